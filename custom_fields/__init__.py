@@ -1,0 +1,1 @@
+"""The metadata store: objects, fields, picklists, views and reports of each tenant."""

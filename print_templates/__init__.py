@@ -1,0 +1,1 @@
+"""Print templates and the PDF renderer (quotes, contracts, any record)."""

@@ -1,0 +1,1 @@
+"""Kehu: the application (factory, config, auth, signup, web UI, REST API, jobs, CLI)."""

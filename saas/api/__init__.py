@@ -1,0 +1,21 @@
+"""The REST API under ``/api/v1`` with its OpenAPI document at ``/api/v1/openapi.json``."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from saas.extensions import api, csrf
+
+
+def register_api(app: Flask) -> None:
+    from saas.api.public import bp as public_bp
+    from saas.api.tenant import bp as tenant_bp
+
+    api.init_app(app)
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "description": "A tenant API token."}
+    )
+    csrf.exempt(public_bp)  # token-authenticated or anonymous: no cookies, no CSRF
+    csrf.exempt(tenant_bp)
+    api.register_blueprint(public_bp, url_prefix="/api/v1")
+    api.register_blueprint(tenant_bp, url_prefix="/api/v1/t/<slug>")

@@ -1,0 +1,107 @@
+"""Marshmallow schemas of the REST API (request bodies and responses)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+
+class StrictSchema(Schema):
+    """Unknown keys are rejected with a 400 naming them."""
+
+    class Meta:
+        unknown = "raise"
+        ordered = True
+
+
+class SignupIn(StrictSchema):
+    company = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    slug = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    email = fields.String(required=True, validate=validate.Length(min=3, max=254))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=1024),
+                             load_only=True)
+    locale = fields.String(load_default="zh_CN", validate=validate.OneOf(["zh_CN", "en"]))
+
+
+class TenantOut(Schema):
+    slug = fields.String()
+    name = fields.String()
+    default_locale = fields.String()
+    timezone = fields.String()
+    currency = fields.String()
+
+
+class SignupOut(Schema):
+    tenant = fields.Nested(TenantOut)
+    token = fields.String(metadata={"description": "Owner API token; shown only once."})
+
+
+class UserOut(Schema):
+    id = fields.Integer()
+    email = fields.String()
+    name = fields.String()
+    locale = fields.String(allow_none=True)
+
+
+class MemberOut(Schema):
+    user = fields.Nested(UserOut)
+    role = fields.String(attribute="role_key")
+    status = fields.String()
+    joined_at = fields.DateTime(attribute="created_at")
+
+
+class MeOut(Schema):
+    user = fields.Nested(UserOut)
+    tenant = fields.Nested(TenantOut)
+    role = fields.String()
+
+
+class MemberPatch(StrictSchema):
+    role = fields.String(validate=validate.Length(min=1, max=40))
+    status = fields.String(validate=validate.OneOf(["active", "deactivated"]))
+
+
+class InvitationIn(StrictSchema):
+    email = fields.String(required=True, validate=validate.Length(min=3, max=254))
+    role = fields.String(load_default="member", validate=validate.Length(min=1, max=40))
+
+
+class InvitationOut(Schema):
+    id = fields.Integer()
+    email = fields.String()
+    role = fields.String(attribute="role_key")
+    created_at = fields.DateTime()
+    expires_at = fields.DateTime()
+
+
+class SettingsPatch(StrictSchema):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    default_locale = fields.String()
+    timezone = fields.String()
+    currency = fields.String()
+
+
+class ObjectOut(Schema):
+    key = fields.String()
+    label_en = fields.String()
+    label_zh = fields.String()
+    plural_en = fields.String()
+    plural_zh = fields.String()
+    icon = fields.String()
+    is_standard = fields.Boolean()
+
+
+class AuditOut(Schema):
+    id = fields.Integer()
+    at = fields.DateTime()
+    actor_user_id = fields.Integer(allow_none=True)
+    actor_token_id = fields.Integer(allow_none=True)
+    action = fields.String()
+    target_type = fields.String()
+    target_id = fields.String(allow_none=True)
+    before = fields.Dict(allow_none=True)
+    after = fields.Dict(allow_none=True)
+
+
+class AuditQuery(StrictSchema):
+    before_id = fields.Integer(validate=validate.Range(min=1))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))

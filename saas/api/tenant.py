@@ -1,0 +1,133 @@
+"""Tenant API under ``/api/v1/t/<slug>/``: the caller, members, invitations, settings, objects,
+audit trail. Every route needs a bearer token issued in that tenant."""
+
+from __future__ import annotations
+
+from flask import g
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from custom_fields.models import ObjectDefinition
+from saas.api.schemas import (
+    AuditOut,
+    AuditQuery,
+    InvitationIn,
+    InvitationOut,
+    MemberOut,
+    MemberPatch,
+    MeOut,
+    ObjectOut,
+    SettingsPatch,
+    TenantOut,
+)
+from saas.extensions import db
+from saas.web.helpers import base_url
+from tenants import services
+from tenants.models import AuditEvent
+from tenants.resolution import attach_api_tenant, require_admin
+
+bp = Blueprint("api_tenant", __name__, description="Tenant: members, invitations, settings")
+attach_api_tenant(bp)
+SECURITY = [{"bearerAuth": []}]
+
+
+@bp.get("/me")
+@bp.doc(security=SECURITY)
+@bp.response(200, MeOut)
+def me():
+    """The token's user, tenant and role."""
+    return {"user": g.membership.user, "tenant": g.tenant, "role": g.membership.role_key}
+
+
+@bp.get("/users")
+@bp.doc(security=SECURITY)
+@bp.response(200, MemberOut(many=True))
+def list_users():
+    """Members of the tenant with their roles and status."""
+    return services.members()
+
+
+@bp.patch("/users/<int:user_id>")
+@bp.doc(security=SECURITY)
+@bp.arguments(MemberPatch)
+@bp.response(200, MemberOut)
+def patch_user(body: dict, user_id: int):
+    """Change a member's role or deactivate/reactivate them (owners and admins)."""
+    member = None
+    if "role" in body:
+        member = services.change_role(g.membership, user_id, body["role"])
+    if "status" in body:
+        member = services.set_member_status(g.membership, user_id, body["status"] == "active")
+    if member is None:
+        member = services.membership(user_id)
+        if member is None:
+            from saas.errors import DomainError
+
+            raise DomainError("No such member.", status=404)
+    return member
+
+
+@bp.get("/invitations")
+@bp.doc(security=SECURITY)
+@require_admin
+@bp.response(200, InvitationOut(many=True))
+def list_invitations():
+    """Pending invitations."""
+    return services.pending_invitations()
+
+
+@bp.post("/invitations")
+@bp.doc(security=SECURITY)
+@bp.arguments(InvitationIn)
+@bp.response(201, InvitationOut)
+def create_invitation(body: dict):
+    """Invite someone by email; the link goes out by mail."""
+    return services.invite(g.membership, body["email"], body["role"], base_url())
+
+
+@bp.delete("/invitations/<int:invitation_id>")
+@bp.doc(security=SECURITY)
+@bp.response(204)
+def delete_invitation(invitation_id: int):
+    """Withdraw a pending invitation."""
+    services.revoke_invitation(g.membership, invitation_id)
+
+
+@bp.get("/settings")
+@bp.doc(security=SECURITY)
+@bp.response(200, TenantOut)
+def get_settings():
+    """Company name, default language, time zone and currency."""
+    return g.tenant
+
+
+@bp.patch("/settings")
+@bp.doc(security=SECURITY)
+@bp.arguments(SettingsPatch)
+@bp.response(200, TenantOut)
+def patch_settings(body: dict):
+    """Change the company settings (owners and admins)."""
+    return services.update_settings(g.membership, **body)
+
+
+@bp.get("/objects")
+@bp.doc(security=SECURITY)
+@bp.response(200, ObjectOut(many=True))
+def list_objects():
+    """The objects of this tenant (standard and custom)."""
+    return db.session.execute(
+        select(ObjectDefinition).order_by(ObjectDefinition.position)
+    ).scalars().all()
+
+
+@bp.get("/audit")
+@bp.doc(security=SECURITY)
+@require_admin
+@bp.arguments(AuditQuery, location="query")
+@bp.response(200, AuditOut(many=True))
+def list_audit(query: dict):
+    """Audit events, newest first; page with ``before_id`` (owners and admins)."""
+    stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(query["limit"])
+    if query.get("before_id"):
+        stmt = stmt.where(AuditEvent.id < query["before_id"])
+    return db.session.execute(stmt).scalars().all()

@@ -1,0 +1,128 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from flask import Flask, g, request, session
+from flask_login import current_user
+
+from saas.config import Settings
+from saas.errors import register_error_handlers
+from saas.extensions import api, babel, csrf, db, limiter, login_manager, migrate
+from saas.logging import configure_logging
+from tenants.context import clear
+
+LOCALES = ("zh_CN", "en")
+
+
+def _select_locale() -> str:
+    if current_user.is_authenticated and current_user.locale in LOCALES:
+        return current_user.locale
+    if session.get("locale") in LOCALES:
+        return session["locale"]
+    tenant = g.get("tenant")
+    if tenant is not None and tenant.default_locale in LOCALES:
+        return tenant.default_locale
+    best = request.accept_languages.best_match(["zh-CN", "zh", "en"])
+    return "zh_CN" if best and best.startswith("zh") else "en"
+
+
+def _select_timezone() -> str:
+    if current_user.is_authenticated and current_user.timezone:
+        return current_user.timezone
+    tenant = g.get("tenant")
+    return tenant.timezone if tenant is not None else "Asia/Shanghai"
+
+
+def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
+    """Build a Kehu app. ``settings`` defaults to the environment; ``overrides`` go to config."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config.update(settings.flask_config())
+    app.config.update(overrides)
+
+    configure_logging(app, settings.log_json)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(_migrations_dir()))
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale, timezone_selector=_select_timezone)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.session_protection = "basic"
+
+    from saas.accounts.models import User  # noqa: F401  (register models)
+    from saas.accounts.services import load_session
+
+    @login_manager.user_loader
+    def _load(session_id: str):
+        return load_session(session_id)
+
+    import custom_fields.models  # noqa: F401
+    import tenants.models  # noqa: F401
+
+    _register_blueprints(app)
+    register_error_handlers(app)  # after the API, so these handlers replace flask-smorest's
+    _register_template_helpers(app)
+
+    @app.teardown_request
+    def _leave_tenant(exc: BaseException | None) -> None:
+        clear()
+
+    @app.after_request
+    def _security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+        )
+        return response
+
+    return app
+
+
+def _migrations_dir():
+    from pathlib import Path
+
+    return Path(__file__).parent / "migrations"
+
+
+def _register_blueprints(app: Flask) -> None:
+    from saas.api import register_api
+    from saas.health import bp as health_bp
+    from saas.web.accounts import bp as accounts_bp
+    from saas.web.tenant import bp as tenant_bp
+
+    app.register_blueprint(health_bp)
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(tenant_bp)
+    register_api(app)
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from flask_babel import get_locale
+
+    from tenants.models import ADMIN_ROLES
+
+    @app.context_processor
+    def _helpers() -> dict[str, Any]:
+        locale = str(get_locale() or "en")
+        member = g.get("membership")
+        return {
+            "current_locale": locale,
+            "html_lang": "zh-CN" if locale.startswith("zh") else "en",
+            "tenant": g.get("tenant"),
+            "membership": member,
+            "is_admin": member is not None and member.role_key in ADMIN_ROLES,
+        }
+
+
+@lru_cache(maxsize=1)
+def worker_app() -> Flask:
+    """The app a worker process uses for its jobs (built once per process)."""
+    return create_app()

@@ -1,0 +1,148 @@
+"""Configuration read from environment variables (documented in the README)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("KEHU_DATA_DIR", ROOT / ".data"))
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment, else one kept in the data folder so restarts keep sessions."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    path = DATA_DIR / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def app_database_url(owner_url: str, app_role: str, app_password: str) -> str:
+    """The URL the web app uses: same server and database as the owner URL, but the app role."""
+    url = make_url(owner_url).set(username=app_role, password=app_password)
+    return url.render_as_string(hide_password=False)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Force the psycopg 3 driver whatever scheme the operator wrote."""
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+@dataclass
+class Settings:
+    """Everything the app reads from the environment, resolved once."""
+
+    database_url: str
+    redis_url: str
+    app_db_role: str = "kehu_app"
+    app_db_password: str = "kehu_app"
+    app_database_url: str | None = None
+    secret_key: str = field(default_factory=_secret_key)
+    base_url: str = "http://localhost:8000"
+    secure_cookies: bool = False
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_tls: bool = True
+    mail_from: str = "Kehu <no-reply@example.com>"
+    signup_rate_limit: str = "10 per hour"
+    login_rate_limit: str = "20 per 5 minutes"
+    statement_timeout_ms: int = 15000
+    log_json: bool = True
+    queue_prefix: str = "kehu"
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "database_url": os.environ.get("DATABASE_URL", ""),
+            "redis_url": os.environ.get("REDIS_URL", ""),
+            "app_db_role": os.environ.get("APP_DB_ROLE", "kehu_app"),
+            "app_db_password": os.environ.get("APP_DB_PASSWORD", "kehu_app"),
+            "app_database_url": os.environ.get("APP_DATABASE_URL") or None,
+            "base_url": os.environ.get("BASE_URL", "http://localhost:8000").rstrip("/"),
+            "secure_cookies": _bool("SECURE_COOKIES", False),
+            "smtp_host": os.environ.get("SMTP_HOST") or None,
+            "smtp_port": int(os.environ.get("SMTP_PORT", "587")),
+            "smtp_user": os.environ.get("SMTP_USER") or None,
+            "smtp_password": os.environ.get("SMTP_PASSWORD") or None,
+            "smtp_tls": _bool("SMTP_TLS", True),
+            "mail_from": os.environ.get("MAIL_FROM", "Kehu <no-reply@example.com>"),
+            "signup_rate_limit": os.environ.get("SIGNUP_RATE_LIMIT", "10 per hour"),
+            "login_rate_limit": os.environ.get("LOGIN_RATE_LIMIT", "20 per 5 minutes"),
+            "statement_timeout_ms": int(os.environ.get("STATEMENT_TIMEOUT_MS", "15000")),
+            "log_json": _bool("LOG_JSON", True),
+            "queue_prefix": os.environ.get("QUEUE_PREFIX", "kehu"),
+        }
+        values.update(overrides)
+        if not values["database_url"]:
+            raise RuntimeError(
+                "DATABASE_URL is not set: start the product with `./dev run`, which provides one"
+            )
+        if not values["redis_url"]:
+            raise RuntimeError("REDIS_URL is not set: start the product with `./dev run`")
+        return cls(**values)
+
+    @property
+    def runtime_database_url(self) -> str:
+        url = self.app_database_url or app_database_url(
+            self.database_url, self.app_db_role, self.app_db_password
+        )
+        return sqlalchemy_url(url)
+
+    @property
+    def owner_database_url(self) -> str:
+        return sqlalchemy_url(self.database_url)
+
+    def flask_config(self) -> dict[str, Any]:
+        return {
+            "SECRET_KEY": self.secret_key,
+            "SQLALCHEMY_DATABASE_URI": self.runtime_database_url,
+            "SQLALCHEMY_ENGINE_OPTIONS": {
+                "pool_pre_ping": True,
+                "connect_args": {
+                    "options": f"-c statement_timeout={self.statement_timeout_ms}",
+                    "application_name": "kehu",
+                },
+            },
+            "SESSION_COOKIE_SECURE": self.secure_cookies,
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            "SESSION_COOKIE_NAME": "kehu_session",
+            "REMEMBER_COOKIE_SECURE": self.secure_cookies,
+            "REMEMBER_COOKIE_HTTPONLY": True,
+            "REMEMBER_COOKIE_SAMESITE": "Lax",
+            "PERMANENT_SESSION_LIFETIME": 60 * 60 * 24 * 14,
+            "WTF_CSRF_TIME_LIMIT": None,
+            "BABEL_DEFAULT_LOCALE": "en",
+            "BABEL_DEFAULT_TIMEZONE": "UTC",
+            "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).parent / "translations"),
+            "API_TITLE": "Kehu API",
+            "API_VERSION": "v1",
+            "OPENAPI_VERSION": "3.0.3",
+            "OPENAPI_URL_PREFIX": "/api/v1",
+            "OPENAPI_JSON_PATH": "openapi.json",
+            "RATELIMIT_STORAGE_URI": self.redis_url,
+            "RATELIMIT_KEY_PREFIX": f"{self.queue_prefix}-rl",
+            "RATELIMIT_HEADERS_ENABLED": True,
+            "KEHU_SETTINGS": self,
+        }

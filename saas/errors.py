@@ -1,0 +1,92 @@
+"""Domain error base class and the one place that maps domain errors to HTTP responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+
+class DomainError(Exception):
+    """An error a user can act on: carries an HTTP status, a message and optionally a field."""
+
+    status: int = 400
+    field: str | None = None
+
+    def __init__(self, message: str, *, field: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        if field is not None:
+            self.field = field
+        if status is not None:
+            self.status = status
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.status, "status": _reason(self.status)}
+        body["message"] = self.message
+        if self.field:
+            body["errors"] = {self.field: [self.message]}
+        return body
+
+
+class ValidationFailed(DomainError):
+    """Several fields failed validation at once."""
+
+    status = 400
+
+    def __init__(self, errors: dict[str, list[str]]):
+        first_field, messages = next(iter(errors.items()))
+        super().__init__(messages[0], field=first_field)
+        self.errors = errors
+
+    def to_dict(self) -> dict[str, Any]:
+        body = super().to_dict()
+        body["errors"] = self.errors
+        return body
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def _domain(err: DomainError):
+        if wants_json():
+            return jsonify(err.to_dict()), err.status
+        return render_template("error.html", code=err.status, message=err.message), err.status
+
+    @app.errorhandler(HTTPException)
+    def _http(err: HTTPException):
+        status = err.code or 500
+        if wants_json():
+            body: dict[str, Any] = {"code": status, "status": err.name, "message": err.description}
+            data = getattr(err, "data", None)
+            if isinstance(data, dict) and "messages" in data:
+                # webargs/marshmallow validation errors: {"json": {"field": ["msg"]}}
+                errors: dict[str, Any] = {}
+                for location_errors in data["messages"].values():
+                    if isinstance(location_errors, dict):
+                        errors.update(location_errors)
+                body["errors"] = errors
+                body["message"] = "; ".join(
+                    f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}"
+                    for k, v in errors.items()
+                ) or body["message"]
+            response = jsonify(body)
+            response.status_code = status
+            for key, value in (err.get_headers() or []):
+                if key.lower() not in {"content-type", "content-length"}:
+                    response.headers[key] = value
+            return response
+        return render_template("error.html", code=status, message=err.description), status

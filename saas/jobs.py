@@ -1,0 +1,106 @@
+"""Background jobs on RQ: enqueued only after the transaction commits, always carrying the tenant.
+
+A job function is called as ``func(*args, **kwargs)`` inside an app context with the tenant of
+the enqueueing request set, so tenant scoping and row-level security apply in workers as well.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from flask import current_app
+from redis import Redis
+from rq import Queue, Retry
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from saas.extensions import db
+from tenants.context import clear, peek_tenant_id, tenant_context
+
+_PENDING_KEY = "kehu_pending_jobs"
+
+
+def redis_connection() -> Redis:
+    app = current_app._get_current_object()
+    conn = app.extensions.get("kehu_redis")
+    if conn is None:
+        conn = Redis.from_url(app.config["KEHU_SETTINGS"].redis_url)
+        app.extensions["kehu_redis"] = conn
+    return conn
+
+
+def queue(name: str = "default") -> Queue:
+    prefix = current_app.config["KEHU_SETTINGS"].queue_prefix
+    return Queue(f"{prefix}-{name}", connection=redis_connection())
+
+
+def _dotted(func: Callable[..., Any]) -> str:
+    return f"{func.__module__}.{func.__qualname__}"
+
+
+def enqueue_after_commit(
+    func: Callable[..., Any],
+    *args: Any,
+    queue_name: str = "default",
+    job_id: str | None = None,
+    retries: int = 3,
+    timeout: int = 300,
+    **kwargs: Any,
+) -> None:
+    """Queue ``func`` for a worker once the current transaction commits; dropped on rollback."""
+    pending = db.session.info.setdefault(_PENDING_KEY, [])
+    pending.append(
+        dict(
+            queue_name=queue_name,
+            payload=(peek_tenant_id(), _dotted(func), args, kwargs),
+            job_id=job_id,
+            retries=retries,
+            timeout=timeout,
+        )
+    )
+
+
+@event.listens_for(Session, "after_commit")
+def _flush_pending(session: Session) -> None:
+    for item in session.info.pop(_PENDING_KEY, []):
+        queue(item["queue_name"]).enqueue(
+            run_tenant_job,
+            *item["payload"],
+            job_id=item["job_id"],
+            job_timeout=item["timeout"],
+            retry=Retry(max=item["retries"], interval=[5, 30, 120]) if item["retries"] else None,
+        )
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_pending(session: Session, previous_transaction) -> None:
+    session.info.pop(_PENDING_KEY, None)
+
+
+def _resolve(dotted: str) -> Callable[..., Any]:
+    module_name, _, attr = dotted.rpartition(".")
+    if not module_name.startswith(("saas.", "tenants.", "custom_fields.", "print_templates.")):
+        raise ValueError(f"refusing to run {dotted!r}: not a Kehu job")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def run_tenant_job(tenant_id: int | None, dotted: str, args: tuple, kwargs: dict) -> Any:
+    """Entry point executed by the RQ worker: app context, tenant context, one transaction."""
+    from saas.app import worker_app
+
+    app = worker_app()
+    func = _resolve(dotted)
+    with app.app_context():
+        try:
+            with tenant_context(tenant_id):
+                result = func(*args, **kwargs)
+                db.session.commit()
+                return result
+        except Exception:
+            db.session.rollback()
+            raise
+        finally:
+            clear()
+            db.session.remove()

@@ -1,0 +1,77 @@
+"""WTForms for the server-rendered pages (CSRF comes with Flask-WTF)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, HiddenField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Length
+
+LOCALE_CHOICES = [("zh_CN", "简体中文"), ("en", "English")]
+
+
+class SignupForm(FlaskForm):
+    company = StringField(_l("Company name"), validators=[DataRequired(), Length(max=200)])
+    slug = StringField(_l("Address"), validators=[DataRequired(), Length(max=40)])
+    email = EmailField(_l("Work email"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=128)])
+    locale = SelectField(_l("Language"), choices=LOCALE_CHOICES)
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=128)])
+    next = HiddenField()
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=128)])
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(_l("Current password"), validators=[DataRequired()])
+    new_password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=128)])
+
+
+class ProfileForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[Length(max=200)])
+    locale = SelectField(_l("Language"), choices=LOCALE_CHOICES)
+    timezone = StringField(_l("Time zone"), validators=[Length(max=64)])
+
+
+class LocaleForm(FlaskForm):
+    locale = SelectField(_l("Language"), choices=LOCALE_CHOICES)
+    next = HiddenField()
+
+
+class InviteForm(FlaskForm):
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
+    role = SelectField(_l("Role"))
+
+
+class AcceptInviteForm(FlaskForm):
+    name = StringField(_l("Your name"), validators=[Length(max=200)])
+    password = PasswordField(_l("Choose a password"), validators=[Length(max=128)])
+
+
+class RoleForm(FlaskForm):
+    role = SelectField(_l("Role"))
+
+
+class ConfirmForm(FlaskForm):
+    """An empty form: a CSRF-protected POST for a confirmed action."""
+
+
+class TokenForm(FlaskForm):
+    name = StringField(_l("Token name"), validators=[DataRequired(), Length(max=100)])
+
+
+class SettingsForm(FlaskForm):
+    name = StringField(_l("Company name"), validators=[DataRequired(), Length(max=200)])
+    default_locale = SelectField(_l("Default language"), choices=LOCALE_CHOICES)
+    timezone = StringField(_l("Time zone"), validators=[DataRequired(), Length(max=64)])
+    currency = SelectField(_l("Currency"))

@@ -1,0 +1,228 @@
+"""Pages inside a tenant (``/t/<slug>/…``): home, members, invitations, API tokens, settings,
+outbox and audit trail."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user, login_user
+from sqlalchemy import func, select
+
+from custom_fields.models import ObjectDefinition
+from saas.accounts import services as accounts
+from saas.errors import DomainError
+from saas.extensions import db
+from saas.web.forms import (
+    AcceptInviteForm,
+    ConfirmForm,
+    InviteForm,
+    RoleForm,
+    SettingsForm,
+    TokenForm,
+)
+from saas.web.helpers import attach_errors, base_url
+from tenants import services
+from tenants.models import ADMIN_ROLES, AuditEvent, OutboxMessage, RoleKey
+from tenants.resolution import attach_ui_tenant, require_admin
+
+bp = Blueprint("tenant", __name__, url_prefix="/t/<slug>")
+attach_ui_tenant(bp, public_endpoints=frozenset({"tenant.accept_invite"}))
+
+PAGE_SIZE = 50
+
+
+def _role_choices() -> list[tuple[str, str]]:
+    zh = str(get_locale()).startswith("zh")
+    return [(r.key, r.name_zh if zh else r.name_en) for r in services.roles()]
+
+
+@bp.get("/")
+def home():
+    objects = db.session.execute(
+        select(ObjectDefinition).order_by(ObjectDefinition.position)
+    ).scalars().all()
+    member_count = len(services.members())
+    return render_template("tenant/home.html", objects=objects, member_count=member_count)
+
+
+@bp.get("/users")
+def users():
+    invite_form = InviteForm()
+    invite_form.role.choices = _role_choices()
+    invite_form.role.data = RoleKey.MEMBER
+    return render_template(
+        "tenant/users.html",
+        members=services.members(),
+        invitations=services.pending_invitations() if g.membership.role_key in ADMIN_ROLES else [],
+        invite_form=invite_form,
+        role_choices=_role_choices(),
+        confirm=ConfirmForm(),
+    )
+
+
+@bp.post("/users/invite")
+@require_admin
+def invite():
+    form = InviteForm()
+    form.role.choices = _role_choices()
+    if form.validate_on_submit():
+        try:
+            services.invite(g.membership, form.email.data, form.role.data, base_url())
+        except DomainError as err:
+            attach_errors(form, err)
+        else:
+            flash(_("Invitation sent to %(email)s.", email=form.email.data), "success")
+            return redirect(url_for("tenant.users"))
+    return render_template(
+        "tenant/users.html", members=services.members(),
+        invitations=services.pending_invitations(), invite_form=form,
+        role_choices=_role_choices(), confirm=ConfirmForm(),
+    ), 400
+
+
+@bp.post("/users/<int:user_id>/role")
+@require_admin
+def change_role(user_id: int):
+    form = RoleForm()
+    form.role.choices = _role_choices()
+    if not form.validate_on_submit():
+        abort(400)
+    services.change_role(g.membership, user_id, form.role.data)
+    flash(_("Role changed."), "success")
+    return redirect(url_for("tenant.users"))
+
+
+@bp.post("/users/<int:user_id>/deactivate")
+@require_admin
+def deactivate(user_id: int):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    services.set_member_status(g.membership, user_id, active=False)
+    flash(_("The user has been deactivated."), "info")
+    return redirect(url_for("tenant.users"))
+
+
+@bp.post("/users/<int:user_id>/reactivate")
+@require_admin
+def reactivate(user_id: int):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    services.set_member_status(g.membership, user_id, active=True)
+    flash(_("The user has been reactivated."), "success")
+    return redirect(url_for("tenant.users"))
+
+
+@bp.post("/invitations/<int:invitation_id>/revoke")
+@require_admin
+def revoke_invitation(invitation_id: int):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    services.revoke_invitation(g.membership, invitation_id)
+    flash(_("The invitation has been withdrawn."), "info")
+    return redirect(url_for("tenant.users"))
+
+
+@bp.route("/invite/<token>", methods=["GET", "POST"])
+def accept_invite(token: str):
+    invitation = services.find_invitation(token)
+    form = AcceptInviteForm()
+    if form.validate_on_submit():
+        user = current_user if current_user.is_authenticated else None
+        try:
+            joined = services.accept_invitation(token, user, password=form.password.data,
+                                                name=form.name.data or "")
+        except DomainError as err:
+            attach_errors(form, err)
+        else:
+            if user is None:
+                joined.current_session_id = accounts.open_session(
+                    joined, request.user_agent.string, request.remote_addr or "")
+                login_user(joined)
+            flash(_("Welcome to %(company)s!", company=g.tenant.name), "success")
+            return redirect(url_for("tenant.home"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("tenant/accept_invite.html", invitation=invitation, form=form), status
+
+
+@bp.route("/tokens", methods=["GET", "POST"])
+def tokens():
+    form = TokenForm()
+    new_token = None
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                _, new_token = services.create_token(g.membership, form.name.data)
+            except DomainError as err:
+                attach_errors(form, err)
+                status = 400
+            else:
+                form = TokenForm(formdata=None)
+        else:
+            status = 400
+    return render_template(
+        "tenant/tokens.html", form=form, new_token=new_token,
+        tokens=services.tokens_visible_to(g.membership), confirm=ConfirmForm(),
+    ), status
+
+
+@bp.post("/tokens/<int:token_id>/revoke")
+def revoke_token(token_id: int):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    services.revoke_token(g.membership, token_id)
+    flash(_("The token has been revoked."), "info")
+    return redirect(url_for("tenant.tokens"))
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@require_admin
+def settings():
+    form = SettingsForm(obj=g.tenant if request.method == "GET" else None)
+    form.currency.choices = [(c, c) for c in services.SUPPORTED_CURRENCIES]
+    if form.validate_on_submit():
+        try:
+            services.update_settings(g.membership, name=form.name.data,
+                                     default_locale=form.default_locale.data,
+                                     timezone=form.timezone.data, currency=form.currency.data)
+        except DomainError as err:
+            attach_errors(form, err)
+        else:
+            flash(_("Settings saved."), "success")
+            return redirect(url_for("tenant.settings"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("tenant/settings.html", form=form), status
+
+
+def _page() -> int:
+    try:
+        return max(1, int(request.args.get("page", "1")))
+    except ValueError:
+        return 1
+
+
+@bp.get("/outbox")
+@require_admin
+def outbox():
+    page = _page()
+    total = db.session.execute(select(func.count()).select_from(OutboxMessage)).scalar_one()
+    messages = db.session.execute(
+        select(OutboxMessage).order_by(OutboxMessage.id.desc())
+        .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
+    ).scalars().all()
+    return render_template("tenant/outbox.html", messages=messages, page=page,
+                           pages=max(1, -(-total // PAGE_SIZE)), total=total)
+
+
+@bp.get("/audit")
+@require_admin
+def audit_log():
+    page = _page()
+    total = db.session.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
+    events = db.session.execute(
+        select(AuditEvent).order_by(AuditEvent.id.desc())
+        .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
+    ).scalars().all()
+    return render_template("tenant/audit.html", events=events, page=page,
+                           pages=max(1, -(-total // PAGE_SIZE)), total=total)

@@ -1,0 +1,155 @@
+"""The tenant context of the current unit of work, and how it reaches the ORM and Postgres.
+
+Every query on a model that mixes in :class:`TenantScoped` gets ``tenant_id = <current>`` added
+by a ``do_orm_execute`` hook; with no tenant in context the query raises instead of widening.
+Independently, each database transaction sets ``app.tenant_id`` (and ``app.user_id``) with
+``set_config(..., true)`` so that Postgres row-level security filters what the ORM missed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from sqlalchemy import BigInteger, ForeignKey, event
+from sqlalchemy.orm import (
+    Mapped,
+    ORMExecuteState,
+    Session,
+    declared_attr,
+    mapped_column,
+    scoped_session,
+    with_loader_criteria,
+)
+
+from tenants.errors import MissingTenantContext, TenantMismatch
+
+#: Execution option for the few reads that are cross-tenant by design (a user's own memberships).
+CROSS_TENANT_OPTION = "kehu_cross_tenant"
+
+_tenant: ContextVar[int | None] = ContextVar("kehu_tenant_id", default=None)
+_user: ContextVar[int | None] = ContextVar("kehu_user_id", default=None)
+
+
+class TenantScoped:
+    """Mixin for tenant-owned models: ``tenant_id`` leads the primary key and is filtered always."""
+
+    @declared_attr
+    def tenant_id(cls) -> Mapped[int]:
+        return mapped_column(
+            BigInteger,
+            ForeignKey("tenants.id", ondelete="CASCADE"),
+            primary_key=True,
+            sort_order=-100,  # first column, so it leads the primary key and every index
+        )
+
+
+def current_tenant_id() -> int:
+    """The tenant in context; raises :class:`MissingTenantContext` when there is none."""
+    tenant_id = _tenant.get()
+    if tenant_id is None:
+        raise MissingTenantContext("no tenant in context for a tenant-owned table")
+    return tenant_id
+
+
+def peek_tenant_id() -> int | None:
+    return _tenant.get()
+
+
+def current_user_id() -> int | None:
+    return _user.get()
+
+
+def _push_to_database(session: Session) -> None:
+    """Re-apply the GUCs to a transaction that is already open."""
+    if isinstance(session, scoped_session):
+        session = session()
+    if session.in_transaction():
+        connection = session.connection()
+        _apply_gucs(connection)
+
+
+def _apply_gucs(connection) -> None:
+    tenant_id, user_id = _tenant.get(), _user.get()
+    connection.exec_driver_sql(
+        "SELECT set_config('app.tenant_id', %s, true), set_config('app.user_id', %s, true)",
+        ("" if tenant_id is None else str(tenant_id), "" if user_id is None else str(user_id)),
+    )
+
+
+def set_tenant(tenant_id: int | None, session: Session | scoped_session | None = None) -> None:
+    """Enter a tenant (``None`` leaves it) for the rest of this request or job."""
+    _tenant.set(tenant_id)
+    if session is not None:
+        _push_to_database(session)
+
+
+def set_user(user_id: int | None, session: Session | scoped_session | None = None) -> None:
+    _user.set(user_id)
+    if session is not None:
+        _push_to_database(session)
+
+
+@contextmanager
+def tenant_context(
+    tenant_id: int | None, session: Session | scoped_session | None = None, user_id: int | None = None
+) -> Iterator[None]:
+    """Run a block inside a tenant (used by jobs, CLI commands and tests)."""
+    tenant_token = _tenant.set(tenant_id)
+    user_token = _user.set(user_id)
+    if session is not None:
+        _push_to_database(session)
+    try:
+        yield
+    finally:
+        _tenant.reset(tenant_token)
+        _user.reset(user_token)
+        if session is not None:
+            _push_to_database(session)
+
+
+def clear() -> None:
+    _tenant.set(None)
+    _user.set(None)
+
+
+@event.listens_for(Session, "after_begin")
+def _on_begin(session: Session, transaction, connection) -> None:
+    _apply_gucs(connection)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _scope_queries(state: ORMExecuteState) -> None:
+    if state.is_column_load or state.is_relationship_load:
+        return  # the parent query already carried the criteria
+    if not (state.is_select or state.is_update or state.is_delete):
+        return
+    if state.execution_options.get(CROSS_TENANT_OPTION):
+        return  # an explicitly cross-tenant read; row-level security still applies
+    mappers = state.all_mappers
+    if not any(issubclass(m.class_, TenantScoped) for m in mappers):
+        return
+    tenant_id = current_tenant_id()
+    state.statement = state.statement.options(
+        with_loader_criteria(
+            TenantScoped,
+            lambda cls: cls.tenant_id == tenant_id,
+            include_aliases=True,
+            propagate_to_loaders=True,
+        )
+    )
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_new_rows(session: Session, flush_context, instances) -> None:
+    for obj in list(session.new) + list(session.dirty):
+        if not isinstance(obj, TenantScoped):
+            continue
+        tenant_id = current_tenant_id()
+        if obj.tenant_id is None:
+            obj.tenant_id = tenant_id
+        elif obj.tenant_id != tenant_id:
+            raise TenantMismatch(
+                f"{type(obj).__name__} belongs to tenant {obj.tenant_id}, context is {tenant_id}"
+            )

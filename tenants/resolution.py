@@ -1,0 +1,109 @@
+"""Resolving the tenant of a request from its URL and checking the caller belongs to it.
+
+UI routes live under ``/t/<slug>/`` and need a logged-in member; API routes under
+``/api/v1/t/<slug>/`` need a bearer token issued in that same tenant. A caller who is not a
+member gets 404, so tenant slugs cannot be probed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, abort, g, request
+from flask_login import current_user
+
+from saas.extensions import db
+from tenants import services
+from tenants.context import set_tenant, set_user
+from tenants.errors import Forbidden
+from tenants.models import ADMIN_ROLES, WRITE_ROLES
+
+
+def _enter(slug: str | None):
+    tenant = services.tenant_by_slug(slug or "")
+    if tenant is None:
+        abort(404)
+    g.tenant = tenant
+    set_tenant(tenant.id, db.session)
+    return tenant
+
+
+def attach_ui_tenant(bp: Blueprint, *, public_endpoints: frozenset[str] = frozenset()) -> None:
+    """Every route of ``bp`` (prefix ``/t/<slug>``) runs inside the tenant, as a member."""
+
+    @bp.url_value_preprocessor
+    def _pop_slug(endpoint: str | None, values: dict[str, Any] | None) -> None:
+        g.tenant_slug = (values or {}).pop("slug", None)
+
+    @bp.url_defaults
+    def _add_slug(endpoint: str, values: dict[str, Any]) -> None:
+        if "slug" not in values and g.get("tenant_slug"):
+            values["slug"] = g.tenant_slug
+
+    @bp.before_request
+    def _resolve() -> Any:
+        from flask import redirect, url_for
+
+        if request.endpoint in public_endpoints:
+            _enter(g.tenant_slug)
+            return None
+        if not current_user.is_authenticated:
+            return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
+        _enter(g.tenant_slug)
+        set_user(current_user.id, db.session)
+        member = services.membership(current_user.id)
+        if member is None or not member.is_active:
+            abort(404)
+        g.membership = member
+        return None
+
+
+def attach_api_tenant(bp: Blueprint) -> None:
+    """Every route of ``bp`` (prefix ``/api/v1/t/<slug>``) needs a token of that tenant."""
+
+    @bp.url_value_preprocessor
+    def _pop_slug(endpoint: str | None, values: dict[str, Any] | None) -> None:
+        g.tenant_slug = (values or {}).pop("slug", None)
+
+    @bp.url_defaults
+    def _add_slug(endpoint: str, values: dict[str, Any]) -> None:
+        if "slug" not in values and g.get("tenant_slug"):
+            values["slug"] = g.tenant_slug
+
+    @bp.before_request
+    def _resolve() -> None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, raw = header.partition(" ")
+        if scheme.lower() != "bearer" or not raw.strip():
+            abort(401, description="Send an API token as 'Authorization: Bearer <token>'.")
+        tenant = services.tenant_by_slug(g.tenant_slug or "")
+        if tenant is None:
+            abort(401, description="The token is not valid for this tenant.")
+        _enter(tenant.slug)
+        found = services.authenticate_token(raw.strip())
+        if found is None:
+            abort(401, description="The token is not valid for this tenant.")
+        g.api_token, g.membership = found
+        set_user(g.membership.user_id, db.session)
+
+
+def require_roles(roles: frozenset[str]) -> Callable:
+    """Allow the view only to members whose role is in ``roles``."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            member = g.get("membership")
+            if member is None or member.role_key not in roles:
+                raise Forbidden("Your role does not allow this.")
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+require_admin = require_roles(ADMIN_ROLES)
+require_writer = require_roles(WRITE_ROLES)

@@ -1,0 +1,449 @@
+"""Tenant commands: signup, invitations, roles, deactivation, API tokens, settings.
+
+Each public function is one unit of work and commits its own transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import available_timezones
+
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from custom_fields.standard import standard_object_definitions
+from saas import mail
+from saas.accounts.models import User
+from saas.accounts.passwords import check_policy, hash_password, verify_password
+from saas.errors import DomainError, ValidationFailed
+from saas.extensions import db
+from tenants import audit
+from tenants.context import CROSS_TENANT_OPTION, set_tenant, set_user
+from tenants.errors import Forbidden, InvitationInvalid, LastOwner, SlugTaken
+from tenants.models import (
+    ADMIN_ROLES,
+    BUILTIN_ROLES,
+    ApiToken,
+    Invitation,
+    Membership,
+    MembershipStatus,
+    Role,
+    RoleKey,
+    Tenant,
+)
+from tenants.slugs import validate_slug
+
+SUPPORTED_LOCALES = ("zh_CN", "en")
+SUPPORTED_CURRENCIES = ("CNY", "USD", "EUR", "HKD", "JPY", "GBP", "TWD", "SGD")
+INVITATION_DAYS = 7
+TOKEN_PREFIX = "kehu_"
+
+_ROLE_NAMES = {
+    RoleKey.OWNER: ("Owner", "所有者"),
+    RoleKey.ADMIN: ("Administrator", "管理员"),
+    RoleKey.MANAGER: ("Manager", "主管"),
+    RoleKey.MEMBER: ("Member", "成员"),
+    RoleKey.READ_ONLY: ("Read-only", "只读"),
+}
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def normalise_email(raw: str, field: str = "email") -> str:
+    try:
+        return validate_email(raw or "", check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise DomainError(_("Enter a valid email address."), field=field) from exc
+
+
+@dataclass
+class SignupResult:
+    tenant: Tenant
+    user: User
+    token: str
+
+
+def _new_api_token(tenant_id: int, user_id: int, name: str) -> tuple[ApiToken, str]:
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        tenant_id=tenant_id, user_id=user_id, name=name, prefix=raw[:12], token_hash=hash_token(raw)
+    )
+    return token, raw
+
+
+def signup(company: str, slug: str, email: str, password: str, locale: str = "zh_CN") -> SignupResult:
+    """Create a tenant, its owner, default roles and metadata, and an owner API token at once."""
+    errors: dict[str, list[str]] = {}
+    company = (company or "").strip()
+    if not company:
+        errors["company"] = [_("Enter your company name.")]
+    elif len(company) > 200:
+        errors["company"] = [_("Use at most 200 characters.")]
+    for field, check in (
+        ("slug", lambda: validate_slug(slug)),
+        ("email", lambda: normalise_email(email)),
+    ):
+        try:
+            check()
+        except DomainError as err:
+            errors[field] = [err.message]
+    if errors:
+        raise ValidationFailed(errors)
+    slug = validate_slug(slug)
+    email = normalise_email(email)
+    locale = locale if locale in SUPPORTED_LOCALES else "zh_CN"
+
+    user = db.session.execute(select(User).where(User.email == email)).scalar_one_or_none()
+    if user is None:
+        check_policy(password, email=email, company=company)
+        user = User(email=email, password_hash=hash_password(password), locale=locale)
+        db.session.add(user)
+    elif not verify_password(user.password_hash, password):
+        # Same wording whatever the reason, so the response does not confirm the account exists.
+        raise DomainError(_("These sign-up details cannot be used. Check them and try again."),
+                          field="password")
+    if db.session.execute(select(Tenant.id).where(Tenant.slug == slug)).first():
+        raise SlugTaken(_("This address is already taken. Choose another one."))
+
+    tenant = Tenant(slug=slug, name=company, default_locale=locale)
+    db.session.add(tenant)
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise SlugTaken(_("This address is already taken. Choose another one.")) from exc
+
+    set_tenant(tenant.id, db.session)
+    set_user(user.id, db.session)
+    for rank, key in enumerate(BUILTIN_ROLES):
+        name_en, name_zh = _ROLE_NAMES[key]
+        db.session.add(Role(key=key, name_en=name_en, name_zh=name_zh, builtin=True, rank=rank))
+    db.session.flush()
+    db.session.add(Membership(user_id=user.id, role_key=RoleKey.OWNER))
+    db.session.add_all(standard_object_definitions())
+    db.session.flush()
+    token, raw = _new_api_token(tenant.id, user.id, "signup")
+    db.session.add(token)
+    audit.record("tenant.created", "tenant", tenant.id, after={"slug": slug, "name": company},
+                 actor_user_id=user.id)
+    try:
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise SlugTaken(_("This address is already taken. Choose another one.")) from exc
+    return SignupResult(tenant=tenant, user=user, token=raw)
+
+
+def tenant_by_slug(slug: str) -> Tenant | None:
+    return db.session.execute(select(Tenant).where(Tenant.slug == slug)).scalar_one_or_none()
+
+
+def memberships_of(user_id: int) -> list[Membership]:
+    """A user's active memberships across tenants (row-level security allows own rows)."""
+    set_user(user_id, db.session)
+    stmt = (
+        select(Membership)
+        .where(Membership.user_id == user_id, Membership.status == MembershipStatus.ACTIVE)
+        .execution_options(**{CROSS_TENANT_OPTION: True})
+    )
+    rows = db.session.execute(stmt).scalars().all()
+    return sorted(rows, key=lambda m: m.tenant.name.lower())
+
+
+def membership(user_id: int) -> Membership | None:
+    """The user's membership in the tenant in context."""
+    return db.session.execute(
+        select(Membership).where(Membership.user_id == user_id)
+    ).scalar_one_or_none()
+
+
+def roles() -> list[Role]:
+    return list(db.session.execute(select(Role).order_by(Role.rank)).scalars())
+
+
+def _role_exists(key: str) -> bool:
+    return db.session.execute(select(Role.key).where(Role.key == key)).first() is not None
+
+
+def require_admin(actor: Membership) -> None:
+    if actor.role_key not in ADMIN_ROLES:
+        raise Forbidden(_("Only owners and administrators can do this."))
+
+
+def invite(actor: Membership, email: str, role_key: str, base_url: str) -> Invitation:
+    """Invite an email address to the tenant in context; the link goes out by mail."""
+    require_admin(actor)
+    email = normalise_email(email)
+    if not _role_exists(role_key):
+        raise DomainError(_("Choose a valid role."), field="role")
+    if role_key == RoleKey.OWNER and actor.role_key != RoleKey.OWNER:
+        raise Forbidden(_("Only an owner can invite another owner."), field="role")
+    existing_member = db.session.execute(
+        select(Membership).join(User, User.id == Membership.user_id).where(User.email == email)
+    ).scalar_one_or_none()
+    if existing_member is not None and existing_member.is_active:
+        raise DomainError(_("This person is already a member."), field="email")
+    raw = secrets.token_urlsafe(32)
+    invitation = Invitation(
+        email=email,
+        role_key=role_key,
+        token_hash=hash_token(raw),
+        invited_by_id=actor.user_id,
+        expires_at=datetime.now(UTC) + timedelta(days=INVITATION_DAYS),
+    )
+    db.session.add(invitation)
+    db.session.flush()
+    tenant = db.session.get(Tenant, actor.tenant_id)
+    link = f"{base_url}/t/{tenant.slug}/invite/{raw}"
+    mail.send(
+        to=email,
+        subject=_("You are invited to %(company)s on Kehu", company=tenant.name),
+        body=_(
+            "%(inviter)s invited you to join %(company)s on Kehu as %(role)s.\n\n"
+            "Accept the invitation: %(link)s\n\nThe link expires in %(days)d days.",
+            inviter=actor.user.display_name,
+            company=tenant.name,
+            role=role_key,
+            link=link,
+            days=INVITATION_DAYS,
+        ),
+        kind="invitation",
+    )
+    audit.record("invitation.created", "invitation", invitation.id,
+                 after={"email": email, "role": role_key})
+    db.session.commit()
+    return invitation
+
+
+def pending_invitations() -> list[Invitation]:
+    now = datetime.now(UTC)
+    return list(
+        db.session.execute(
+            select(Invitation)
+            .where(Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None),
+                   Invitation.expires_at > now)
+            .order_by(Invitation.created_at.desc())
+        ).scalars()
+    )
+
+
+def revoke_invitation(actor: Membership, invitation_id: int) -> None:
+    require_admin(actor)
+    invitation = db.session.execute(
+        select(Invitation).where(Invitation.id == invitation_id)
+    ).scalar_one_or_none()
+    if invitation is None or not invitation.is_pending:
+        raise InvitationInvalid(_("This invitation does not exist or is no longer pending."))
+    invitation.revoked_at = datetime.now(UTC)
+    audit.record("invitation.revoked", "invitation", invitation.id, before={"email": invitation.email})
+    db.session.commit()
+
+
+def find_invitation(raw_token: str) -> Invitation:
+    invitation = db.session.execute(
+        select(Invitation).where(Invitation.token_hash == hash_token(raw_token or ""))
+    ).scalar_one_or_none()
+    if (
+        invitation is None
+        or not invitation.is_pending
+        or invitation.expires_at <= datetime.now(UTC)
+    ):
+        raise InvitationInvalid(_("This invitation link is invalid or has expired."))
+    return invitation
+
+
+def accept_invitation(
+    raw_token: str, user: User | None, *, password: str | None = None, name: str = ""
+) -> User:
+    """Join the tenant in context. A new person sets a password; a known one must be logged in."""
+    invitation = find_invitation(raw_token)
+    if user is None:
+        existing = db.session.execute(
+            select(User).where(User.email == invitation.email)
+        ).scalar_one_or_none()
+        if existing is not None:
+            raise Forbidden(_("Log in as %(email)s to accept this invitation.",
+                              email=invitation.email))
+        check_policy(password or "", email=invitation.email)
+        user = User(email=invitation.email, name=name.strip()[:200],
+                    password_hash=hash_password(password or ""))
+        db.session.add(user)
+        db.session.flush()
+    elif user.email != invitation.email:
+        raise Forbidden(
+            _("This invitation was sent to %(email)s. Log in with that address to accept it.",
+              email=invitation.email)
+        )
+    member = membership(user.id)
+    if member is None:
+        db.session.add(Membership(user_id=user.id, role_key=invitation.role_key))
+    else:
+        member.role_key = invitation.role_key
+        member.status = MembershipStatus.ACTIVE
+    invitation.accepted_at = datetime.now(UTC)
+    audit.record("membership.joined", "user", user.id,
+                 after={"email": user.email, "role": invitation.role_key}, actor_user_id=user.id)
+    db.session.commit()
+    return user
+
+
+def members() -> list[Membership]:
+    return list(
+        db.session.execute(
+            select(Membership).join(User, User.id == Membership.user_id).order_by(User.email)
+        ).scalars()
+    )
+
+
+def _owner_count() -> int:
+    return db.session.execute(
+        select(func.count()).select_from(Membership).where(
+            Membership.role_key == RoleKey.OWNER, Membership.status == MembershipStatus.ACTIVE
+        )
+    ).scalar_one()
+
+
+def _member_or_404(user_id: int) -> Membership:
+    member = membership(user_id)
+    if member is None:
+        raise DomainError(_("No such member."), status=404)
+    return member
+
+
+def change_role(actor: Membership, user_id: int, role_key: str) -> Membership:
+    require_admin(actor)
+    if not _role_exists(role_key):
+        raise DomainError(_("Choose a valid role."), field="role")
+    member = _member_or_404(user_id)
+    touches_owner = RoleKey.OWNER in (role_key, member.role_key)
+    if touches_owner and actor.role_key != RoleKey.OWNER:
+        raise Forbidden(_("Only an owner can grant or remove the owner role."), field="role")
+    if member.role_key == RoleKey.OWNER and role_key != RoleKey.OWNER and _owner_count() <= 1:
+        raise LastOwner(_("A company needs at least one owner."))
+    before = {"role": member.role_key}
+    member.role_key = role_key
+    audit.record("membership.role_changed", "user", user_id, before=before, after={"role": role_key})
+    db.session.commit()
+    return member
+
+
+def set_member_status(actor: Membership, user_id: int, active: bool) -> Membership:
+    require_admin(actor)
+    member = _member_or_404(user_id)
+    if member.user_id == actor.user_id and not active:
+        raise DomainError(_("You cannot deactivate yourself."), field="status")
+    if member.role_key == RoleKey.OWNER and actor.role_key != RoleKey.OWNER:
+        raise Forbidden(_("Only an owner can deactivate an owner."))
+    if member.role_key == RoleKey.OWNER and not active and _owner_count() <= 1:
+        raise LastOwner(_("A company needs at least one owner."))
+    before = {"status": member.status}
+    member.status = MembershipStatus.ACTIVE if active else MembershipStatus.DEACTIVATED
+    if not active:
+        # A deactivated member's tokens stop working at once.
+        for token in db.session.execute(
+            select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        ).scalars():
+            token.revoked_at = datetime.now(UTC)
+    audit.record("membership.status_changed", "user", user_id, before=before,
+                 after={"status": member.status})
+    db.session.commit()
+    return member
+
+
+def create_token(actor: Membership, name: str) -> tuple[ApiToken, str]:
+    """A new API token for the actor in the tenant in context; the raw value is shown once."""
+    name = (name or "").strip()
+    if not name:
+        raise DomainError(_("Give the token a name."), field="name")
+    if len(name) > 100:
+        raise DomainError(_("Use at most 100 characters."), field="name")
+    token, raw = _new_api_token(actor.tenant_id, actor.user_id, name)
+    db.session.add(token)
+    db.session.flush()
+    audit.record("api_token.created", "api_token", token.id, after={"name": name})
+    db.session.commit()
+    return token, raw
+
+
+def tokens_visible_to(actor: Membership) -> list[ApiToken]:
+    """Admins see every token of the tenant; others their own."""
+    stmt = select(ApiToken).where(ApiToken.revoked_at.is_(None)).order_by(ApiToken.created_at.desc())
+    if actor.role_key not in ADMIN_ROLES:
+        stmt = stmt.where(ApiToken.user_id == actor.user_id)
+    return list(db.session.execute(stmt).scalars())
+
+
+def revoke_token(actor: Membership, token_id: int) -> None:
+    token = db.session.execute(
+        select(ApiToken).where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
+    ).scalar_one_or_none()
+    if token is None or (token.user_id != actor.user_id and actor.role_key not in ADMIN_ROLES):
+        raise DomainError(_("No such token."), status=404)
+    token.revoked_at = datetime.now(UTC)
+    audit.record("api_token.revoked", "api_token", token.id, before={"name": token.name})
+    db.session.commit()
+
+
+def authenticate_token(raw: str) -> tuple[ApiToken, Membership] | None:
+    """The live token and active membership behind a bearer value, in the tenant in context."""
+    if not raw.startswith(TOKEN_PREFIX):
+        return None
+    token = db.session.execute(
+        select(ApiToken).where(ApiToken.token_hash == hash_token(raw), ApiToken.revoked_at.is_(None))
+    ).scalar_one_or_none()
+    if token is None:
+        return None
+    member = membership(token.user_id)
+    if member is None or not member.is_active or not member.user.is_active:
+        return None
+    now = datetime.now(UTC)
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=5):
+        token.last_used_at = now  # written at most every few minutes to spare the database
+    return token, member
+
+
+def update_settings(actor: Membership, *, name: str | None = None, default_locale: str | None = None,
+                    timezone: str | None = None, currency: str | None = None) -> Tenant:
+    require_admin(actor)
+    tenant = db.session.get(Tenant, actor.tenant_id)
+    errors: dict[str, list[str]] = {}
+    before = {"name": tenant.name, "default_locale": tenant.default_locale,
+              "timezone": tenant.timezone, "currency": tenant.currency}
+    if name is not None:
+        name = name.strip()
+        if not name or len(name) > 200:
+            errors["name"] = [_("Enter a company name of at most 200 characters.")]
+        else:
+            tenant.name = name
+    if default_locale is not None:
+        if default_locale not in SUPPORTED_LOCALES:
+            errors["default_locale"] = [_("Choose a supported language.")]
+        else:
+            tenant.default_locale = default_locale
+    if timezone is not None:
+        if timezone not in available_timezones():
+            errors["timezone"] = [_("Choose a valid time zone.")]
+        else:
+            tenant.timezone = timezone
+    if currency is not None:
+        if currency not in SUPPORTED_CURRENCIES:
+            errors["currency"] = [_("Choose a supported currency.")]
+        else:
+            tenant.currency = currency
+    if errors:
+        db.session.rollback()
+        raise ValidationFailed(errors)
+    after = {"name": tenant.name, "default_locale": tenant.default_locale,
+             "timezone": tenant.timezone, "currency": tenant.currency}
+    if after != before:
+        audit.record("tenant.settings_changed", "tenant", tenant.id, before=before, after=after)
+    db.session.commit()
+    return tenant
+
