@@ -10,7 +10,7 @@ from flask_login import current_user
 
 from saas.config import Settings
 from saas.errors import register_error_handlers
-from saas.extensions import api, babel, csrf, db, limiter, login_manager, migrate
+from saas.extensions import babel, csrf, db, limiter, login_manager, migrate
 from saas.logging import configure_logging
 from tenants.context import clear
 

@@ -22,7 +22,7 @@ def _bool(name: str, default: bool) -> bool:
 
 
 def _secret_key() -> str:
-    """SECRET_KEY from the environment, else one kept in the data folder so restarts keep sessions."""
+    """SECRET_KEY from the environment, else one kept in the data folder across restarts."""
     if os.environ.get("SECRET_KEY"):
         return os.environ["SECRET_KEY"]
     path = DATA_DIR / "secret_key"
@@ -54,7 +54,7 @@ class Settings:
     database_url: str
     redis_url: str
     app_db_role: str = "kehu_app"
-    app_db_password: str = "kehu_app"
+    app_db_password: str = "kehu_app"  # noqa: S105 (dev default; set APP_DB_PASSWORD)
     app_database_url: str | None = None
     secret_key: str = field(default_factory=_secret_key)
     base_url: str = "http://localhost:8000"

@@ -34,14 +34,18 @@ def grant_app_role(settings: Settings) -> None:
     database = make_url(settings.database_url).database
     ident = sql.Identifier(role)
     with psycopg.connect(_libpq_url(settings.database_url), autocommit=True) as conn:
-        conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
-            sql.Identifier(database), ident))
+        conn.execute(
+            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database), ident)
+        )
         conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(ident))
-        conn.execute(sql.SQL(
-            "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}"
-        ).format(ident))
-        conn.execute(sql.SQL(
-            "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(ident))
+        conn.execute(
+            sql.SQL(
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}"
+            ).format(ident)
+        )
+        conn.execute(
+            sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(ident)
+        )
         conn.execute(sql.SQL("REVOKE ALL ON TABLE alembic_version FROM {}").format(ident))
 
 

@@ -33,8 +33,9 @@ def ensure_demo_tenant(slug: str, email: str, password: str) -> bool:
                     select(User).where(User.email == colleague_email)
                 ).scalar_one_or_none()
                 if user is None:
-                    user = User(email=colleague_email, name=name,
-                                password_hash=hash_password(password))
+                    user = User(
+                        email=colleague_email, name=name, password_hash=hash_password(password)
+                    )
                     db.session.add(user)
                     db.session.flush()
                 db.session.add(Membership(user_id=user.id, role_key=role))

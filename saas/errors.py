@@ -79,13 +79,16 @@ def register_error_handlers(app: Flask) -> None:
                     if isinstance(location_errors, dict):
                         errors.update(location_errors)
                 body["errors"] = errors
-                body["message"] = "; ".join(
-                    f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}"
-                    for k, v in errors.items()
-                ) or body["message"]
+                body["message"] = (
+                    "; ".join(
+                        f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}"
+                        for k, v in errors.items()
+                    )
+                    or body["message"]
+                )
             response = jsonify(body)
             response.status_code = status
-            for key, value in (err.get_headers() or []):
+            for key, value in err.get_headers() or []:
                 if key.lower() not in {"content-type", "content-length"}:
                     response.headers[key] = value
             return response

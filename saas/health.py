@@ -27,14 +27,14 @@ def readyz():
     try:
         db.session.execute(text("SELECT 1"))
         checks["postgres"] = "ok"
-    except Exception as exc:  # noqa: BLE001 (any failure means not ready)
+    except Exception as exc:
         checks["postgres"] = f"error: {type(exc).__name__}"
     finally:
         db.session.rollback()
     try:
         redis_connection().ping()
         checks["redis"] = "ok"
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         checks["redis"] = f"error: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
     return jsonify(status="ok" if ready else "unavailable", checks=checks), (200 if ready else 503)

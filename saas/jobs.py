@@ -10,7 +10,7 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-from flask import current_app
+from flask import current_app, has_app_context
 from redis import Redis
 from rq import Queue, Retry
 from sqlalchemy import event
@@ -90,7 +90,8 @@ def run_tenant_job(tenant_id: int | None, dotted: str, args: tuple, kwargs: dict
     """Entry point executed by the RQ worker: app context, tenant context, one transaction."""
     from saas.app import worker_app
 
-    app = worker_app()
+    # `kehu worker` (and the test suite's in-process worker) already hold an app context.
+    app = current_app._get_current_object() if has_app_context() else worker_app()
     func = _resolve(dotted)
     with app.app_context():
         try:

@@ -68,7 +68,9 @@ def configure_logging(app: Flask, json_logs: bool) -> None:
                     "method": request.method,
                     "path": request.path,
                     "status": response.status_code,
-                    "ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 1),
+                    "ms": round(
+                        (time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 1
+                    ),
                 },
             )
         return response

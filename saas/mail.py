@@ -40,8 +40,10 @@ def deliver(to: str, subject: str, body: str, kind: str) -> str:
 
     if peek_tenant_id() is None:
         # No SMTP and no tenant outbox to keep it in: the operator's log is the outbox.
-        current_app.logger.warning("mail not sent (no SMTP configured)", extra={
-            "mail_to": to, "mail_subject": subject, "mail_body": body})
+        current_app.logger.warning(
+            "mail not sent (no SMTP configured)",
+            extra={"mail_to": to, "mail_subject": subject, "mail_body": body},
+        )
         return "log"
 
     db.session.add(OutboxMessage(to_address=to, subject=subject, body=body, kind=kind))

@@ -1,1 +1,1 @@
-"""Tenants, memberships, roles, tenant resolution and scoping (ORM criteria + row-level security)."""
+"""Tenants, memberships, roles, tenant resolution and scoping (ORM criteria + RLS)."""

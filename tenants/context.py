@@ -93,7 +93,9 @@ def set_user(user_id: int | None, session: Session | scoped_session | None = Non
 
 @contextmanager
 def tenant_context(
-    tenant_id: int | None, session: Session | scoped_session | None = None, user_id: int | None = None
+    tenant_id: int | None,
+    session: Session | scoped_session | None = None,
+    user_id: int | None = None,
 ) -> Iterator[None]:
     """Run a block inside a tenant (used by jobs, CLI commands and tests)."""
     tenant_token = _tenant.set(tenant_id)

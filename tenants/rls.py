@@ -25,6 +25,5 @@ def enable_tenant_rls(table: str) -> None:
 def allow_own_rows(table: str, user_column: str = "user_id") -> None:
     """Let a user read their own rows of ``table`` across tenants (e.g. their memberships)."""
     op.execute(
-        f"CREATE POLICY own_rows_read ON {table} FOR SELECT "
-        f"USING ({user_column} = {CURRENT_USER})"
+        f"CREATE POLICY own_rows_read ON {table} FOR SELECT USING ({user_column} = {CURRENT_USER})"
     )

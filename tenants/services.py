@@ -41,7 +41,7 @@ from tenants.slugs import validate_slug
 SUPPORTED_LOCALES = ("zh_CN", "en")
 SUPPORTED_CURRENCIES = ("CNY", "USD", "EUR", "HKD", "JPY", "GBP", "TWD", "SGD")
 INVITATION_DAYS = 7
-TOKEN_PREFIX = "kehu_"
+TOKEN_PREFIX = "kehu_"  # noqa: S105 (a public prefix, not a secret)
 
 _ROLE_NAMES = {
     RoleKey.OWNER: ("Owner", "所有者"),
@@ -78,7 +78,9 @@ def _new_api_token(tenant_id: int, user_id: int, name: str) -> tuple[ApiToken, s
     return token, raw
 
 
-def signup(company: str, slug: str, email: str, password: str, locale: str = "zh_CN") -> SignupResult:
+def signup(
+    company: str, slug: str, email: str, password: str, locale: str = "zh_CN"
+) -> SignupResult:
     """Create a tenant, its owner, default roles and metadata, and an owner API token at once."""
     errors: dict[str, list[str]] = {}
     company = (company or "").strip()
@@ -107,8 +109,9 @@ def signup(company: str, slug: str, email: str, password: str, locale: str = "zh
         db.session.add(user)
     elif not verify_password(user.password_hash, password):
         # Same wording whatever the reason, so the response does not confirm the account exists.
-        raise DomainError(_("These sign-up details cannot be used. Check them and try again."),
-                          field="password")
+        raise DomainError(
+            _("These sign-up details cannot be used. Check them and try again."), field="password"
+        )
     if db.session.execute(select(Tenant.id).where(Tenant.slug == slug)).first():
         raise SlugTaken(_("This address is already taken. Choose another one."))
 
@@ -131,8 +134,13 @@ def signup(company: str, slug: str, email: str, password: str, locale: str = "zh
     db.session.flush()
     token, raw = _new_api_token(tenant.id, user.id, "signup")
     db.session.add(token)
-    audit.record("tenant.created", "tenant", tenant.id, after={"slug": slug, "name": company},
-                 actor_user_id=user.id)
+    audit.record(
+        "tenant.created",
+        "tenant",
+        tenant.id,
+        after={"slug": slug, "name": company},
+        actor_user_id=user.id,
+    )
     try:
         db.session.commit()
     except IntegrityError as exc:
@@ -216,8 +224,9 @@ def invite(actor: Membership, email: str, role_key: str, base_url: str) -> Invit
         ),
         kind="invitation",
     )
-    audit.record("invitation.created", "invitation", invitation.id,
-                 after={"email": email, "role": role_key})
+    audit.record(
+        "invitation.created", "invitation", invitation.id, after={"email": email, "role": role_key}
+    )
     db.session.commit()
     return invitation
 
@@ -227,8 +236,11 @@ def pending_invitations() -> list[Invitation]:
     return list(
         db.session.execute(
             select(Invitation)
-            .where(Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None),
-                   Invitation.expires_at > now)
+            .where(
+                Invitation.accepted_at.is_(None),
+                Invitation.revoked_at.is_(None),
+                Invitation.expires_at > now,
+            )
             .order_by(Invitation.created_at.desc())
         ).scalars()
     )
@@ -242,7 +254,9 @@ def revoke_invitation(actor: Membership, invitation_id: int) -> None:
     if invitation is None or not invitation.is_pending:
         raise InvitationInvalid(_("This invitation does not exist or is no longer pending."))
     invitation.revoked_at = datetime.now(UTC)
-    audit.record("invitation.revoked", "invitation", invitation.id, before={"email": invitation.email})
+    audit.record(
+        "invitation.revoked", "invitation", invitation.id, before={"email": invitation.email}
+    )
     db.session.commit()
 
 
@@ -269,17 +283,23 @@ def accept_invitation(
             select(User).where(User.email == invitation.email)
         ).scalar_one_or_none()
         if existing is not None:
-            raise Forbidden(_("Log in as %(email)s to accept this invitation.",
-                              email=invitation.email))
+            raise Forbidden(
+                _("Log in as %(email)s to accept this invitation.", email=invitation.email)
+            )
         check_policy(password or "", email=invitation.email)
-        user = User(email=invitation.email, name=name.strip()[:200],
-                    password_hash=hash_password(password or ""))
+        user = User(
+            email=invitation.email,
+            name=name.strip()[:200],
+            password_hash=hash_password(password or ""),
+        )
         db.session.add(user)
         db.session.flush()
     elif user.email != invitation.email:
         raise Forbidden(
-            _("This invitation was sent to %(email)s. Log in with that address to accept it.",
-              email=invitation.email)
+            _(
+                "This invitation was sent to %(email)s. Log in with that address to accept it.",
+                email=invitation.email,
+            )
         )
     member = membership(user.id)
     if member is None:
@@ -288,8 +308,13 @@ def accept_invitation(
         member.role_key = invitation.role_key
         member.status = MembershipStatus.ACTIVE
     invitation.accepted_at = datetime.now(UTC)
-    audit.record("membership.joined", "user", user.id,
-                 after={"email": user.email, "role": invitation.role_key}, actor_user_id=user.id)
+    audit.record(
+        "membership.joined",
+        "user",
+        user.id,
+        after={"email": user.email, "role": invitation.role_key},
+        actor_user_id=user.id,
+    )
     db.session.commit()
     return user
 
@@ -304,9 +329,9 @@ def members() -> list[Membership]:
 
 def _owner_count() -> int:
     return db.session.execute(
-        select(func.count()).select_from(Membership).where(
-            Membership.role_key == RoleKey.OWNER, Membership.status == MembershipStatus.ACTIVE
-        )
+        select(func.count())
+        .select_from(Membership)
+        .where(Membership.role_key == RoleKey.OWNER, Membership.status == MembershipStatus.ACTIVE)
     ).scalar_one()
 
 
@@ -329,7 +354,9 @@ def change_role(actor: Membership, user_id: int, role_key: str) -> Membership:
         raise LastOwner(_("A company needs at least one owner."))
     before = {"role": member.role_key}
     member.role_key = role_key
-    audit.record("membership.role_changed", "user", user_id, before=before, after={"role": role_key})
+    audit.record(
+        "membership.role_changed", "user", user_id, before=before, after={"role": role_key}
+    )
     db.session.commit()
     return member
 
@@ -351,8 +378,9 @@ def set_member_status(actor: Membership, user_id: int, active: bool) -> Membersh
             select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
         ).scalars():
             token.revoked_at = datetime.now(UTC)
-    audit.record("membership.status_changed", "user", user_id, before=before,
-                 after={"status": member.status})
+    audit.record(
+        "membership.status_changed", "user", user_id, before=before, after={"status": member.status}
+    )
     db.session.commit()
     return member
 
@@ -374,7 +402,9 @@ def create_token(actor: Membership, name: str) -> tuple[ApiToken, str]:
 
 def tokens_visible_to(actor: Membership) -> list[ApiToken]:
     """Admins see every token of the tenant; others their own."""
-    stmt = select(ApiToken).where(ApiToken.revoked_at.is_(None)).order_by(ApiToken.created_at.desc())
+    stmt = (
+        select(ApiToken).where(ApiToken.revoked_at.is_(None)).order_by(ApiToken.created_at.desc())
+    )
     if actor.role_key not in ADMIN_ROLES:
         stmt = stmt.where(ApiToken.user_id == actor.user_id)
     return list(db.session.execute(stmt).scalars())
@@ -396,7 +426,9 @@ def authenticate_token(raw: str) -> tuple[ApiToken, Membership] | None:
     if not raw.startswith(TOKEN_PREFIX):
         return None
     token = db.session.execute(
-        select(ApiToken).where(ApiToken.token_hash == hash_token(raw), ApiToken.revoked_at.is_(None))
+        select(ApiToken).where(
+            ApiToken.token_hash == hash_token(raw), ApiToken.revoked_at.is_(None)
+        )
     ).scalar_one_or_none()
     if token is None:
         return None
@@ -409,13 +441,23 @@ def authenticate_token(raw: str) -> tuple[ApiToken, Membership] | None:
     return token, member
 
 
-def update_settings(actor: Membership, *, name: str | None = None, default_locale: str | None = None,
-                    timezone: str | None = None, currency: str | None = None) -> Tenant:
+def update_settings(
+    actor: Membership,
+    *,
+    name: str | None = None,
+    default_locale: str | None = None,
+    timezone: str | None = None,
+    currency: str | None = None,
+) -> Tenant:
     require_admin(actor)
     tenant = db.session.get(Tenant, actor.tenant_id)
     errors: dict[str, list[str]] = {}
-    before = {"name": tenant.name, "default_locale": tenant.default_locale,
-              "timezone": tenant.timezone, "currency": tenant.currency}
+    before = {
+        "name": tenant.name,
+        "default_locale": tenant.default_locale,
+        "timezone": tenant.timezone,
+        "currency": tenant.currency,
+    }
     if name is not None:
         name = name.strip()
         if not name or len(name) > 200:
@@ -440,10 +482,13 @@ def update_settings(actor: Membership, *, name: str | None = None, default_local
     if errors:
         db.session.rollback()
         raise ValidationFailed(errors)
-    after = {"name": tenant.name, "default_locale": tenant.default_locale,
-             "timezone": tenant.timezone, "currency": tenant.currency}
+    after = {
+        "name": tenant.name,
+        "default_locale": tenant.default_locale,
+        "timezone": tenant.timezone,
+        "currency": tenant.currency,
+    }
     if after != before:
         audit.record("tenant.settings_changed", "tenant", tenant.id, before=before, after=after)
     db.session.commit()
     return tenant
-

@@ -48,7 +48,11 @@ def check_policy(password: str, *, email: str | None = None, company: str | None
     lowered = password.lower()
     if lowered in _common_passwords():
         raise WeakPassword(str(_l("This password is too common. Choose another one.")))
-    contextual = {(email or "").lower(), (email or "").split("@")[0].lower(), (company or "").lower()}
+    contextual = {
+        (email or "").lower(),
+        (email or "").split("@")[0].lower(),
+        (company or "").lower(),
+    }
     if lowered in contextual - {""}:
         raise WeakPassword(str(_l("Password must not be your email or company name.")))
 

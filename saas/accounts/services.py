@@ -50,8 +50,9 @@ def open_session(user: User, user_agent: str, ip: str) -> str:
     """Record a new browser session and return its id (kept in the signed cookie)."""
     session_id = secrets.token_urlsafe(32)
     db.session.add(
-        UserSession(id=session_id, user_id=user.id, user_agent=(user_agent or "")[:300],
-                    ip=(ip or "")[:64])
+        UserSession(
+            id=session_id, user_id=user.id, user_agent=(user_agent or "")[:300], ip=(ip or "")[:64]
+        )
     )
     db.session.commit()
     return session_id
@@ -170,8 +171,9 @@ def change_password(user: User, current: str, new_password: str, keep_session: s
     db.session.commit()
 
 
-def update_profile(user: User, *, name: str | None = None, locale: str | None = None,
-                   timezone: str | None = None) -> User:
+def update_profile(
+    user: User, *, name: str | None = None, locale: str | None = None, timezone: str | None = None
+) -> User:
     from tenants.services import SUPPORTED_LOCALES
 
     errors: dict[str, list[str]] = {}

@@ -23,6 +23,7 @@ def _signup_limit() -> str:
 @bp.response(201, SignupOut)
 def signup(body: dict):
     """Create a company account: tenant, owner, default roles and metadata, owner API token."""
-    result = services.signup(body["company"], body["slug"], body["email"], body["password"],
-                             body.get("locale", "zh_CN"))
+    result = services.signup(
+        body["company"], body["slug"], body["email"], body["password"], body.get("locale", "zh_CN")
+    )
     return {"tenant": result.tenant, "token": result.token}

@@ -17,8 +17,9 @@ class SignupIn(StrictSchema):
     company = fields.String(required=True, validate=validate.Length(min=1, max=200))
     slug = fields.String(required=True, validate=validate.Length(min=1, max=40))
     email = fields.String(required=True, validate=validate.Length(min=3, max=254))
-    password = fields.String(required=True, validate=validate.Length(min=1, max=1024),
-                             load_only=True)
+    password = fields.String(
+        required=True, validate=validate.Length(min=1, max=1024), load_only=True
+    )
     locale = fields.String(load_default="zh_CN", validate=validate.OneOf(["zh_CN", "en"]))
 
 

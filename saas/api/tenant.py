@@ -115,9 +115,11 @@ def patch_settings(body: dict):
 @bp.response(200, ObjectOut(many=True))
 def list_objects():
     """The objects of this tenant (standard and custom)."""
-    return db.session.execute(
-        select(ObjectDefinition).order_by(ObjectDefinition.position)
-    ).scalars().all()
+    return (
+        db.session.execute(select(ObjectDefinition).order_by(ObjectDefinition.position))
+        .scalars()
+        .all()
+    )
 
 
 @bp.get("/audit")

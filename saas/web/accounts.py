@@ -58,14 +58,21 @@ def signup():
         form.locale.data = "zh_CN" if _prefers_chinese() else "en"
     if form.validate_on_submit():
         try:
-            result = tenants.signup(form.company.data, form.slug.data, form.email.data,
-                                    form.password.data, form.locale.data)
+            result = tenants.signup(
+                form.company.data,
+                form.slug.data,
+                form.email.data,
+                form.password.data,
+                form.locale.data,
+            )
         except DomainError as err:
             attach_errors(form, err)
         else:
             _start_session(result.user)
-            flash(_("Welcome to Kehu! Your company %(name)s is ready.", name=result.tenant.name),
-                  "success")
+            flash(
+                _("Welcome to Kehu! Your company %(name)s is ready.", name=result.tenant.name),
+                "success",
+            )
             return redirect(url_for("tenant.home", slug=result.tenant.slug))
     status = 400 if request.method == "POST" else 200
     return render_template("accounts/signup.html", form=form), status
@@ -110,8 +117,13 @@ def forgot_password():
     form = ForgotPasswordForm()
     if form.validate_on_submit():
         accounts.request_password_reset(form.email.data, base_url())
-        flash(_("If an account exists for that address, we have sent it a link to reset the "
-                "password."), "info")
+        flash(
+            _(
+                "If an account exists for that address, we have sent it a link to reset the "
+                "password."
+            ),
+            "info",
+        )
         return redirect(url_for("accounts.login"))
     return render_template("accounts/forgot.html", form=form)
 
@@ -152,8 +164,12 @@ def account():
     password = ChangePasswordForm(prefix="password")
     if request.method == "POST" and "profile-submit" in request.form and profile.validate():
         try:
-            accounts.update_profile(current_user, name=profile.name.data,
-                                    locale=profile.locale.data, timezone=profile.timezone.data)
+            accounts.update_profile(
+                current_user,
+                name=profile.name.data,
+                locale=profile.locale.data,
+                timezone=profile.timezone.data,
+            )
         except DomainError as err:
             attach_errors(profile, err)
         else:
@@ -161,8 +177,12 @@ def account():
             return redirect(url_for("accounts.account"))
     if request.method == "POST" and "password-submit" in request.form and password.validate():
         try:
-            accounts.change_password(current_user, password.current_password.data,
-                                     password.new_password.data, current_user.current_session_id)
+            accounts.change_password(
+                current_user,
+                password.current_password.data,
+                password.new_password.data,
+                current_user.current_session_id,
+            )
         except DomainError as err:
             attach_errors(password, err)
         else:
@@ -170,8 +190,9 @@ def account():
             return redirect(url_for("accounts.account"))
     sessions = accounts.active_sessions(current_user.id)
     status = 400 if request.method == "POST" else 200
-    return render_template("accounts/account.html", profile=profile, password=password,
-                           sessions=sessions), status
+    return render_template(
+        "accounts/account.html", profile=profile, password=password, sessions=sessions
+    ), status
 
 
 @bp.post("/account/sessions/<session_id>/revoke")

@@ -39,9 +39,11 @@ def _role_choices() -> list[tuple[str, str]]:
 
 @bp.get("/")
 def home():
-    objects = db.session.execute(
-        select(ObjectDefinition).order_by(ObjectDefinition.position)
-    ).scalars().all()
+    objects = (
+        db.session.execute(select(ObjectDefinition).order_by(ObjectDefinition.position))
+        .scalars()
+        .all()
+    )
     member_count = len(services.members())
     return render_template("tenant/home.html", objects=objects, member_count=member_count)
 
@@ -75,9 +77,12 @@ def invite():
             flash(_("Invitation sent to %(email)s.", email=form.email.data), "success")
             return redirect(url_for("tenant.users"))
     return render_template(
-        "tenant/users.html", members=services.members(),
-        invitations=services.pending_invitations(), invite_form=form,
-        role_choices=_role_choices(), confirm=ConfirmForm(),
+        "tenant/users.html",
+        members=services.members(),
+        invitations=services.pending_invitations(),
+        invite_form=form,
+        role_choices=_role_choices(),
+        confirm=ConfirmForm(),
     ), 400
 
 
@@ -130,14 +135,16 @@ def accept_invite(token: str):
     if form.validate_on_submit():
         user = current_user if current_user.is_authenticated else None
         try:
-            joined = services.accept_invitation(token, user, password=form.password.data,
-                                                name=form.name.data or "")
+            joined = services.accept_invitation(
+                token, user, password=form.password.data, name=form.name.data or ""
+            )
         except DomainError as err:
             attach_errors(form, err)
         else:
             if user is None:
                 joined.current_session_id = accounts.open_session(
-                    joined, request.user_agent.string, request.remote_addr or "")
+                    joined, request.user_agent.string, request.remote_addr or ""
+                )
                 login_user(joined)
             flash(_("Welcome to %(company)s!", company=g.tenant.name), "success")
             return redirect(url_for("tenant.home"))
@@ -162,8 +169,11 @@ def tokens():
         else:
             status = 400
     return render_template(
-        "tenant/tokens.html", form=form, new_token=new_token,
-        tokens=services.tokens_visible_to(g.membership), confirm=ConfirmForm(),
+        "tenant/tokens.html",
+        form=form,
+        new_token=new_token,
+        tokens=services.tokens_visible_to(g.membership),
+        confirm=ConfirmForm(),
     ), status
 
 
@@ -183,9 +193,13 @@ def settings():
     form.currency.choices = [(c, c) for c in services.SUPPORTED_CURRENCIES]
     if form.validate_on_submit():
         try:
-            services.update_settings(g.membership, name=form.name.data,
-                                     default_locale=form.default_locale.data,
-                                     timezone=form.timezone.data, currency=form.currency.data)
+            services.update_settings(
+                g.membership,
+                name=form.name.data,
+                default_locale=form.default_locale.data,
+                timezone=form.timezone.data,
+                currency=form.currency.data,
+            )
         except DomainError as err:
             attach_errors(form, err)
         else:
@@ -207,12 +221,23 @@ def _page() -> int:
 def outbox():
     page = _page()
     total = db.session.execute(select(func.count()).select_from(OutboxMessage)).scalar_one()
-    messages = db.session.execute(
-        select(OutboxMessage).order_by(OutboxMessage.id.desc())
-        .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
-    ).scalars().all()
-    return render_template("tenant/outbox.html", messages=messages, page=page,
-                           pages=max(1, -(-total // PAGE_SIZE)), total=total)
+    messages = (
+        db.session.execute(
+            select(OutboxMessage)
+            .order_by(OutboxMessage.id.desc())
+            .limit(PAGE_SIZE)
+            .offset((page - 1) * PAGE_SIZE)
+        )
+        .scalars()
+        .all()
+    )
+    return render_template(
+        "tenant/outbox.html",
+        messages=messages,
+        page=page,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        total=total,
+    )
 
 
 @bp.get("/audit")
@@ -220,9 +245,20 @@ def outbox():
 def audit_log():
     page = _page()
     total = db.session.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
-    events = db.session.execute(
-        select(AuditEvent).order_by(AuditEvent.id.desc())
-        .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
-    ).scalars().all()
-    return render_template("tenant/audit.html", events=events, page=page,
-                           pages=max(1, -(-total // PAGE_SIZE)), total=total)
+    events = (
+        db.session.execute(
+            select(AuditEvent)
+            .order_by(AuditEvent.id.desc())
+            .limit(PAGE_SIZE)
+            .offset((page - 1) * PAGE_SIZE)
+        )
+        .scalars()
+        .all()
+    )
+    return render_template(
+        "tenant/audit.html",
+        events=events,
+        page=page,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        total=total,
+    )

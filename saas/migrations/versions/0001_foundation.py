@@ -7,8 +7,8 @@ Create Date: 2026-11-23 16:23:01.242636
 
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 from tenants.rls import allow_own_rows, enable_tenant_rls
