@@ -96,15 +96,21 @@ def signup(
             check()
         except DomainError as err:
             errors[field] = [err.message]
+    user = None
+    if "email" not in errors:
+        email = normalise_email(email)
+        user = db.session.execute(select(User).where(User.email == email)).scalar_one_or_none()
+    if user is None:
+        try:
+            check_policy(password, email=email, company=company)
+        except DomainError as err:
+            errors["password"] = [err.message]
     if errors:
         raise ValidationFailed(errors)
     slug = validate_slug(slug)
-    email = normalise_email(email)
     locale = locale if locale in SUPPORTED_LOCALES else "zh_CN"
 
-    user = db.session.execute(select(User).where(User.email == email)).scalar_one_or_none()
     if user is None:
-        check_policy(password, email=email, company=company)
         user = User(email=email, password_hash=hash_password(password), locale=locale)
         db.session.add(user)
     elif not verify_password(user.password_hash, password):

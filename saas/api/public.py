@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
+from saas.api.blueprint import ApiBlueprint as Blueprint
 
 from saas.api.schemas import SignupIn, SignupOut
 from saas.extensions import limiter

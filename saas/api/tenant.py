@@ -4,7 +4,7 @@ audit trail. Every route needs a bearer token issued in that tenant."""
 from __future__ import annotations
 
 from flask import g
-from flask_smorest import Blueprint
+from saas.api.blueprint import ApiBlueprint as Blueprint
 from sqlalchemy import select
 
 from custom_fields.models import ObjectDefinition

@@ -5,16 +5,19 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-LOCALE_CHOICES = [("zh_CN", "简体中文"), ("en", "English")]
+LOCALE_CHOICES = [SelectChoice("zh_CN", "简体中文"), SelectChoice("en", "English")]
 
 
 class SignupForm(FlaskForm):
-    company = StringField(_l("Company name"), validators=[DataRequired(), Length(max=200)])
-    slug = StringField(_l("Address"), validators=[DataRequired(), Length(max=40)])
-    email = EmailField(_l("Work email"), validators=[DataRequired(), Length(max=254)])
-    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=128)])
+    """Field rules live in the signup service, so that every error shows at once."""
+
+    company = StringField(_l("Company name"))
+    slug = StringField(_l("Address"))
+    email = EmailField(_l("Work email"))
+    password = PasswordField(_l("Password"))
     locale = SelectField(_l("Language"), choices=LOCALE_CHOICES)
 
 

@@ -8,6 +8,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_user
 from sqlalchemy import func, select
+from wtforms.fields.choices import SelectChoice
 
 from custom_fields.models import ObjectDefinition
 from saas.accounts import services as accounts
@@ -32,9 +33,9 @@ attach_ui_tenant(bp, public_endpoints=frozenset({"tenant.accept_invite"}))
 PAGE_SIZE = 50
 
 
-def _role_choices() -> list[tuple[str, str]]:
+def _role_choices() -> list[SelectChoice]:
     zh = str(get_locale()).startswith("zh")
-    return [(r.key, r.name_zh if zh else r.name_en) for r in services.roles()]
+    return [SelectChoice(r.key, r.name_zh if zh else r.name_en) for r in services.roles()]
 
 
 @bp.get("/")
@@ -190,7 +191,7 @@ def revoke_token(token_id: int):
 @require_admin
 def settings():
     form = SettingsForm(obj=g.tenant if request.method == "GET" else None)
-    form.currency.choices = [(c, c) for c in services.SUPPORTED_CURRENCIES]
+    form.currency.choices = [SelectChoice(c, c) for c in services.SUPPORTED_CURRENCIES]
     if form.validate_on_submit():
         try:
             services.update_settings(

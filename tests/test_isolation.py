@@ -1,0 +1,235 @@
+"""Two tenants, every route: tenant A's people and tokens can never read or change tenant B.
+
+The walk covers every rule in the URL map. A new route fails this test until it is classified
+(public, or tenant-scoped with a provider for each of its URL parameters).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import select
+
+from saas.extensions import db
+from tenants import services
+from tenants.context import tenant_context
+from tenants.models import ApiToken, Invitation, Membership
+
+# Endpoints that are meant to be reachable without a tenant.
+PUBLIC_ENDPOINTS = {
+    "static",
+    "health.healthz",
+    "health.readyz",
+    "accounts.index",
+    "accounts.signup",
+    "accounts.login",
+    "accounts.logout",
+    "accounts.forgot_password",
+    "accounts.reset_password",
+    "accounts.tenant_list",
+    "accounts.account",
+    "accounts.revoke_session",
+    "accounts.set_locale",
+    "api_public.signup",
+    "api-docs.openapi_json",
+}
+# Tenant endpoints that deliberately work without membership (the invitation link itself).
+TENANT_PUBLIC_ENDPOINTS = {"tenant.accept_invite"}
+
+# Request bodies that would change something if tenant scoping failed.
+FORM_BODY = {
+    "role": "read_only",
+    "email": "intruder@example.com",
+    "name": "intruder",
+    "password": "intruder password 123",
+    "default_locale": "en",
+    "timezone": "UTC",
+    "currency": "USD",
+}
+API_BODIES = {
+    "api_tenant.patch_user": {"role": "read_only", "status": "deactivated"},
+    "api_tenant.create_invitation": {"email": "intruder@example.com", "role": "owner"},
+    "api_tenant.patch_settings": {"name": "hijacked"},
+}
+ALLOWED_STATUSES = {400, 401, 403, 404, 405}
+
+
+@dataclass
+class TenantB:
+    slug: str
+    name: str
+    owner_id: int
+    owner_email: str
+    invitation_id: int
+    invitation_token: str
+    token_id: int
+    token_prefix: str
+    session_id: str
+
+
+@pytest.fixture
+def two_tenants(app, make_company, login, drain_jobs):
+    a = make_company(name="Alpha Trading 甲")
+    b = make_company(name="Bravo Secret 乙")
+    with app.test_request_context(), tenant_context(b.tenant_id, db.session, b.owner_id):
+        actor = services.membership(b.owner_id)
+        invitation = services.invite(actor, "b-invitee@example.com", "member", "http://x")
+        token, _ = services.create_token(actor, "B's integration")
+        b_invitation_id, b_token_id, b_prefix = invitation.id, token.id, token.prefix
+    # A raw invitation token for B: create one whose raw value we know.
+    import secrets
+    from datetime import UTC, datetime, timedelta
+
+    raw = secrets.token_urlsafe(32)
+    with app.app_context(), tenant_context(b.tenant_id, db.session):
+        db.session.add(
+            Invitation(
+                email="b-second@example.com",
+                role_key="member",
+                token_hash=services.hash_token(raw),
+                expires_at=datetime.now(UTC) + timedelta(days=1),
+            )
+        )
+        db.session.commit()
+    b_client = login(b.owner_email)
+    with app.app_context():
+        from saas.accounts.services import active_sessions
+
+        b_session = active_sessions(b.owner_id)[0].id
+    drain_jobs()
+    return (
+        a,
+        TenantB(
+            b.slug,
+            b.name,
+            b.owner_id,
+            b.owner_email,
+            b_invitation_id,
+            raw,
+            b_token_id,
+            b_prefix,
+            b_session,
+        ),
+        b_client,
+    )
+
+
+def _params_for(rule, b: TenantB) -> dict[str, object]:
+    providers = {
+        "user_id": b.owner_id,
+        "invitation_id": b.invitation_id,
+        "token_id": b.token_id,
+        "token": b.invitation_token,
+        "session_id": b.session_id,
+        "filename": "app.css",
+    }
+    values = {}
+    for name in rule.arguments:
+        if name == "slug":
+            continue
+        assert name in providers, (
+            f"route {rule.rule} has parameter <{name}> with no provider in the isolation "
+            f"test: add one that points at tenant B's data"
+        )
+        values[name] = providers[name]
+    return values
+
+
+def _markers(b: TenantB) -> list[str]:
+    return [
+        b.name,
+        b.owner_email,
+        "b-invitee@example.com",
+        "b-second@example.com",
+        b.token_prefix,
+        "B&#39;s integration",
+        "B's integration",
+    ]
+
+
+def _assert_no_leak(response, b: TenantB, where: str) -> None:
+    body = response.get_data(as_text=True)
+    for marker in _markers(b):
+        assert marker not in body, f"{where} leaked {marker!r}"
+
+
+def test_every_route_is_classified(app):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in PUBLIC_ENDPOINTS:
+            continue
+        assert "slug" in rule.arguments, (
+            f"{rule.rule} ({rule.endpoint}) is neither tenant-scoped nor listed as public"
+        )
+
+
+def test_walk_every_route_as_tenant_a_with_tenant_b_ids(app, two_tenants, login, api):
+    a, b, _ = two_tenants
+    ui = login(a.owner_email)
+    token_api = api(a.token)
+    walked = 0
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in PUBLIC_ENDPOINTS:
+            continue
+        params = _params_for(rule, b)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            is_api = rule.rule.startswith("/api/")
+            for slug in (a.slug, b.slug):
+                path = rule.rule.replace("<slug>", slug)
+                for name, value in params.items():
+                    path = path.replace(f"<int:{name}>", str(value)).replace(
+                        f"<{name}>", str(value)
+                    )
+                where = f"{method} {path} ({rule.endpoint})"
+                if is_api:
+                    body = API_BODIES.get(rule.endpoint, {})
+                    kwargs = {"json": body} if method in {"POST", "PATCH", "PUT"} else {}
+                    response = getattr(token_api, method.lower())(path, **kwargs)
+                else:
+                    kwargs = {"data": FORM_BODY} if method == "POST" else {}
+                    response = ui.open(path, method=method, **kwargs)
+                walked += 1
+                if rule.endpoint in TENANT_PUBLIC_ENDPOINTS and slug == b.slug:
+                    continue  # B's own invitation link, used by its rightful holder
+                has_ids = bool(params)
+                if slug == b.slug or has_ids:
+                    assert response.status_code in ALLOWED_STATUSES, (
+                        f"{where} answered {response.status_code}"
+                    )
+                else:
+                    assert response.status_code < 500, f"{where} answered {response.status_code}"
+                _assert_no_leak(response, b, where)
+    assert walked > 40
+
+    # Nothing of B's changed.
+    from tenants.models import Tenant
+
+    with app.app_context():
+        tenant_b = db.session.execute(select(Tenant).where(Tenant.slug == b.slug)).scalar_one()
+        assert tenant_b.name == b.name
+        with tenant_context(tenant_b.id, db.session):
+            owner = db.session.execute(
+                select(Membership).where(Membership.user_id == b.owner_id)
+            ).scalar_one()
+            assert (owner.role_key, owner.status) == ("owner", "active")
+            invitation = db.session.execute(
+                select(Invitation).where(Invitation.id == b.invitation_id)
+            ).scalar_one()
+            assert invitation.is_pending
+            token = db.session.execute(
+                select(ApiToken).where(ApiToken.id == b.token_id)
+            ).scalar_one()
+            assert token.revoked_at is None
+            emails = [m.user.email for m in services.members()]
+            assert emails == [b.owner_email]
+        from saas.accounts.services import active_sessions
+
+        assert b.session_id in {s.id for s in active_sessions(b.owner_id)}
+
+
+def test_b_token_is_rejected_by_a_routes(two_tenants, api, make_company):
+    a, b, _ = two_tenants
+    other = make_company()
+    response = api(other.token).get(f"/api/v1/t/{a.slug}/users")
+    assert response.status_code == 401
+    assert a.owner_email not in response.get_data(as_text=True)

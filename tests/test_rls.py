@@ -1,0 +1,170 @@
+"""Row-level security, checked in the database itself as the app role, table by table."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+
+from saas.extensions import db
+from tenants.context import tenant_context
+from tenants.errors import MissingTenantContext, TenantMismatch
+from tenants.models import Membership, Role
+
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _tenant_tables(owner) -> list[str]:
+    return [
+        row[0]
+        for row in owner.execute(
+            "SELECT table_name FROM information_schema.columns "
+            "WHERE table_schema = 'public' AND column_name = 'tenant_id' ORDER BY table_name"
+        )
+    ]
+
+
+@pytest.fixture
+def populated(app, make_company, drain_jobs, login):
+    """Two companies with a row in every tenant table (invitations, mail, tokens, audit…)."""
+    a, b = make_company(), make_company()
+    for company in (a, b):
+        client = login(company.owner_email)
+        client.post(
+            f"/t/{company.slug}/users/invite",
+            data={"email": f"x-{company.slug}@example.com", "role": "member"},
+        )
+    drain_jobs()
+    return a, b
+
+
+def test_app_role_is_unprivileged(settings):
+    with psycopg.connect(_libpq(settings.runtime_database_url)) as conn:
+        row = conn.execute(
+            "SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb FROM pg_roles "
+            "WHERE rolname = current_user"
+        ).fetchone()
+        assert row == (False, False, False, False)
+        owned = conn.execute(
+            "SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner "
+            "WHERE r.rolname = current_user"
+        ).fetchone()[0]
+        assert owned == 0
+
+
+def test_every_tenant_table_forces_rls(settings):
+    with psycopg.connect(_libpq(settings.database_url)) as owner:
+        tables = _tenant_tables(owner)
+        assert len(tables) >= 7
+        for table in tables:
+            enabled, forced = owner.execute(
+                "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = %s::regclass",
+                (table,),
+            ).fetchone()
+            assert enabled and forced, f"{table} lacks FORCE ROW LEVEL SECURITY"
+            pk = owner.execute(
+                "SELECT a.attname FROM pg_index i JOIN pg_attribute a "
+                "ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
+                "WHERE i.indrelid = %s::regclass AND i.indisprimary",
+                (table,),
+            ).fetchone()[0]
+            assert pk == "tenant_id", f"{table}'s primary key does not lead with tenant_id"
+
+
+def test_app_role_sees_nothing_without_context_and_cannot_write_across(settings, populated):
+    a, b = populated
+    with psycopg.connect(_libpq(settings.database_url)) as owner:
+        tables = _tenant_tables(owner)
+        for table in tables:
+            count = owner.execute(
+                f"SELECT count(*) FROM {table} WHERE tenant_id = %s",
+                (a.tenant_id,),  # noqa: S608
+            ).fetchone()[0]
+            assert count > 0, f"fixture left {table} empty for tenant A: the test would be vacuous"
+
+    with psycopg.connect(_libpq(settings.runtime_database_url)) as app_conn:
+        for table in tables:
+            with app_conn.transaction():
+                count = app_conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+                assert count == 0, f"{table} returned rows with no tenant in context"
+            with app_conn.transaction():
+                app_conn.execute(
+                    "SELECT set_config('app.tenant_id', %s, true)", (str(a.tenant_id),)
+                )
+                tenants_seen = {
+                    r[0]
+                    for r in app_conn.execute(f"SELECT DISTINCT tenant_id FROM {table}")  # noqa: S608
+                }
+                assert tenants_seen == {a.tenant_id}, f"{table} showed {tenants_seen}"
+            # Copy one of A's rows as B's: the policy's WITH CHECK must refuse it.
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+                with app_conn.transaction():
+                    app_conn.execute(
+                        "SELECT set_config('app.tenant_id', %s, true)", (str(a.tenant_id),)
+                    )
+                    app_conn.execute(
+                        f"INSERT INTO {table} SELECT (jsonb_populate_record(NULL::{table}, "  # noqa: S608
+                        f"to_jsonb(x) || jsonb_build_object('tenant_id', %s::bigint))).* "
+                        f"FROM {table} x LIMIT 1",
+                        (b.tenant_id,),
+                    )
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+                with app_conn.transaction():
+                    app_conn.execute(
+                        "SELECT set_config('app.tenant_id', %s, true)", (str(a.tenant_id),)
+                    )
+                    app_conn.execute(
+                        f"UPDATE {table} SET tenant_id = %s",
+                        (b.tenant_id,),  # noqa: S608
+                    )
+
+
+def test_context_does_not_leak_to_the_next_transaction(app, make_company):
+    a = make_company()
+    with app.app_context():
+        with tenant_context(a.tenant_id, db.session):
+            assert db.session.execute(select(Role)).scalars().all()
+            db.session.commit()
+        # Same pooled connection, new transaction, no context: Postgres shows nothing.
+        from sqlalchemy import text
+
+        assert db.session.execute(text("SELECT count(*) FROM roles")).scalar_one() == 0
+
+
+def test_orm_query_without_tenant_raises(app, make_company):
+    make_company()
+    with app.app_context(), pytest.raises(MissingTenantContext):
+        db.session.execute(select(Membership)).all()
+
+
+def test_orm_scoping_adds_the_tenant_filter(app, make_company):
+    a, b = make_company(), make_company()
+    with app.app_context(), tenant_context(a.tenant_id, db.session):
+        tenants_seen = {m.tenant_id for m in db.session.execute(select(Membership)).scalars()}
+        assert tenants_seen == {a.tenant_id}
+
+
+def test_writing_a_row_for_another_tenant_raises(app, make_company):
+    a, b = make_company(), make_company()
+    with app.app_context(), tenant_context(a.tenant_id, db.session):
+        db.session.add(Membership(tenant_id=b.tenant_id, user_id=a.owner_id, role_key="member"))
+        with pytest.raises(TenantMismatch):
+            db.session.flush()
+        db.session.rollback()
+
+
+def test_orm_scoping_works_even_as_a_role_that_bypasses_rls(app, settings, make_company):
+    """The ORM filter alone must hold: checked with the owner connection, which bypasses RLS."""
+    from saas.app import create_app
+
+    a, b = make_company(), make_company()
+    owner_app = create_app(settings, SQLALCHEMY_DATABASE_URI=settings.owner_database_url)
+    with owner_app.app_context():
+        with tenant_context(a.tenant_id, db.session):
+            seen = {m.tenant_id for m in db.session.execute(select(Membership)).scalars()}
+        assert seen == {a.tenant_id}
+        db.session.remove()
+        db.engine.dispose()
