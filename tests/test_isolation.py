@@ -228,7 +228,7 @@ def test_walk_every_route_as_tenant_a_with_tenant_b_ids(app, two_tenants, login,
 
 
 def test_b_token_is_rejected_by_a_routes(two_tenants, api, make_company):
-    a, b, _ = two_tenants
+    a, _, _ = two_tenants
     other = make_company()
     response = api(other.token).get(f"/api/v1/t/{a.slug}/users")
     assert response.status_code == 401

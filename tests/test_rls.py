@@ -81,45 +81,48 @@ def test_app_role_sees_nothing_without_context_and_cannot_write_across(settings,
         for table in tables:
             count = owner.execute(
                 f"SELECT count(*) FROM {table} WHERE tenant_id = %s",
-                (a.tenant_id,),  # noqa: S608
+                (a.tenant_id,),
             ).fetchone()[0]
             assert count > 0, f"fixture left {table} empty for tenant A: the test would be vacuous"
 
     with psycopg.connect(_libpq(settings.runtime_database_url)) as app_conn:
         for table in tables:
             with app_conn.transaction():
-                count = app_conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+                count = app_conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
                 assert count == 0, f"{table} returned rows with no tenant in context"
             with app_conn.transaction():
                 app_conn.execute(
                     "SELECT set_config('app.tenant_id', %s, true)", (str(a.tenant_id),)
                 )
                 tenants_seen = {
-                    r[0]
-                    for r in app_conn.execute(f"SELECT DISTINCT tenant_id FROM {table}")  # noqa: S608
+                    r[0] for r in app_conn.execute(f"SELECT DISTINCT tenant_id FROM {table}")
                 }
                 assert tenants_seen == {a.tenant_id}, f"{table} showed {tenants_seen}"
             # Copy one of A's rows as B's: the policy's WITH CHECK must refuse it.
-            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
-                with app_conn.transaction():
-                    app_conn.execute(
-                        "SELECT set_config('app.tenant_id', %s, true)", (str(a.tenant_id),)
-                    )
-                    app_conn.execute(
-                        f"INSERT INTO {table} SELECT (jsonb_populate_record(NULL::{table}, "  # noqa: S608
-                        f"to_jsonb(x) || jsonb_build_object('tenant_id', %s::bigint))).* "
-                        f"FROM {table} x LIMIT 1",
-                        (b.tenant_id,),
-                    )
-            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
-                with app_conn.transaction():
-                    app_conn.execute(
-                        "SELECT set_config('app.tenant_id', %s, true)", (str(a.tenant_id),)
-                    )
-                    app_conn.execute(
-                        f"UPDATE {table} SET tenant_id = %s",
-                        (b.tenant_id,),  # noqa: S608
-                    )
+            with (
+                pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"),
+                app_conn.transaction(),
+            ):
+                app_conn.execute(
+                    "SELECT set_config('app.tenant_id', %s, true)", (str(a.tenant_id),)
+                )
+                app_conn.execute(
+                    f"INSERT INTO {table} SELECT (jsonb_populate_record(NULL::{table}, "
+                    f"to_jsonb(x) || jsonb_build_object('tenant_id', %s::bigint))).* "
+                    f"FROM {table} x LIMIT 1",
+                    (b.tenant_id,),
+                )
+            with (
+                pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"),
+                app_conn.transaction(),
+            ):
+                app_conn.execute(
+                    "SELECT set_config('app.tenant_id', %s, true)", (str(a.tenant_id),)
+                )
+                app_conn.execute(
+                    f"UPDATE {table} SET tenant_id = %s",
+                    (b.tenant_id,),
+                )
 
 
 def test_context_does_not_leak_to_the_next_transaction(app, make_company):
@@ -141,7 +144,7 @@ def test_orm_query_without_tenant_raises(app, make_company):
 
 
 def test_orm_scoping_adds_the_tenant_filter(app, make_company):
-    a, b = make_company(), make_company()
+    a, _ = make_company(), make_company()
     with app.app_context(), tenant_context(a.tenant_id, db.session):
         tenants_seen = {m.tenant_id for m in db.session.execute(select(Membership)).scalars()}
         assert tenants_seen == {a.tenant_id}
@@ -160,7 +163,7 @@ def test_orm_scoping_works_even_as_a_role_that_bypasses_rls(app, settings, make_
     """The ORM filter alone must hold: checked with the owner connection, which bypasses RLS."""
     from saas.app import create_app
 
-    a, b = make_company(), make_company()
+    a, _ = make_company(), make_company()
     owner_app = create_app(settings, SQLALCHEMY_DATABASE_URI=settings.owner_database_url)
     with owner_app.app_context():
         with tenant_context(a.tenant_id, db.session):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from saas.api.blueprint import ApiBlueprint as Blueprint
-
 from saas.api.schemas import SignupIn, SignupOut
 from saas.extensions import limiter
 from tenants import services

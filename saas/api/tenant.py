@@ -4,10 +4,10 @@ audit trail. Every route needs a bearer token issued in that tenant."""
 from __future__ import annotations
 
 from flask import g
-from saas.api.blueprint import ApiBlueprint as Blueprint
 from sqlalchemy import select
 
 from custom_fields.models import ObjectDefinition
+from saas.api.blueprint import ApiBlueprint as Blueprint
 from saas.api.schemas import (
     AuditOut,
     AuditQuery,
