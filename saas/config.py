@@ -70,6 +70,7 @@ class Settings:
     statement_timeout_ms: int = 15000
     log_json: bool = True
     queue_prefix: str = "kehu"
+    password_hash_profile: str = "rfc9106-low-memory"
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -92,6 +93,7 @@ class Settings:
             "statement_timeout_ms": int(os.environ.get("STATEMENT_TIMEOUT_MS", "15000")),
             "log_json": _bool("LOG_JSON", True),
             "queue_prefix": os.environ.get("QUEUE_PREFIX", "kehu"),
+            "password_hash_profile": os.environ.get("PASSWORD_HASH_PROFILE", "rfc9106-low-memory"),
         }
         values.update(overrides)
         if not values["database_url"]:
@@ -144,5 +146,9 @@ class Settings:
             "RATELIMIT_STORAGE_URI": self.redis_url,
             "RATELIMIT_KEY_PREFIX": f"{self.queue_prefix}-rl",
             "RATELIMIT_HEADERS_ENABLED": True,
+            # A Redis outage must not turn every limited route into a 500.
+            "RATELIMIT_SWALLOW_ERRORS": True,
+            "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+            "PASSWORD_HASH_PROFILE": self.password_hash_profile,
             "KEHU_SETTINGS": self,
         }

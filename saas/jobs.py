@@ -50,6 +50,7 @@ def enqueue_after_commit(
     **kwargs: Any,
 ) -> None:
     """Queue ``func`` for a worker once the current transaction commits; dropped on rollback."""
+    db.session.connection()  # tie the job to a real transaction, begun now if need be
     pending = db.session.info.setdefault(_PENDING_KEY, [])
     pending.append(
         dict(

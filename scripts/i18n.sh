@@ -9,16 +9,17 @@
 #
 # Locations are left out and output is sorted, so a diff shows only strings that
 # really changed. New strings arrive with an empty msgstr: translate them in
-# saas/translations/zh_CN/LC_MESSAGES/messages.po, then run this again.
+# saas/translations/zh_Hans_CN/LC_MESSAGES/messages.po, then run this again. (Flask-Babel
+# looks the user-facing locale "zh_CN" up as str(Locale.parse("zh_CN")) == "zh_Hans_CN".)
 # tests/test_i18n.py fails while any zh_CN string is untranslated.
 #
-# Environment: PYBABEL (default .venv/bin/pybabel), LOCALES (default "zh_CN en").
+# Environment: PYBABEL (default .venv/bin/pybabel), LOCALES (default "zh_Hans_CN en").
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PYBABEL="${PYBABEL:-.venv/bin/pybabel}"
-LOCALES="${LOCALES:-zh_CN en}"
+LOCALES="${LOCALES:-zh_Hans_CN en}"
 DIR=saas/translations
 POT="$DIR/messages.pot"
 trap 'rm -f "$POT.new"' EXIT

@@ -52,6 +52,7 @@ def settings(server_urls) -> Iterator[Settings]:
         signup_rate_limit="10000 per minute",
         login_rate_limit="10000 per minute",
         log_json=True,
+        password_hash_profile="test",
         base_url="http://kehu.test",
     )
     from saas.database import migrate
@@ -128,13 +129,19 @@ class Company:
 def make_company(app):
     """Sign up a company through the real API; returns a :class:`Company`."""
 
-    def factory(name: str | None = None, email: str | None = None) -> Company:
+    def factory(name: str | None = None, email: str | None = None, locale: str = "en") -> Company:
         slug = unique("co-")
         email = email or f"{unique('owner')}@example.com"
         name = name or f"Company {slug}"
         response = app.test_client().post(
             "/api/v1/signup",
-            json={"company": name, "slug": slug, "email": email, "password": TEST_PASSWORD},
+            json={
+                "company": name,
+                "slug": slug,
+                "email": email,
+                "password": TEST_PASSWORD,
+                "locale": locale,
+            },
         )
         assert response.status_code == 201, response.get_json()
         with app.app_context():
@@ -171,7 +178,7 @@ def login(app):
 def add_member(app):
     """Add a new user to a company with a role (directly, as an accepted invitation would)."""
 
-    def factory(company: Company, role: str = "member", email: str | None = None) -> int:
+    def factory(company: Company, role: str = "member", email: str | None = None) -> Member:
         from saas.accounts.models import User
         from saas.accounts.passwords import hash_password
         from saas.extensions import db
@@ -185,9 +192,15 @@ def add_member(app):
             db.session.flush()
             db.session.add(Membership(user_id=user.id, role_key=role))
             db.session.commit()
-            return user.id
+            return Member(user.id, email)
 
     return factory
+
+
+@dataclass
+class Member:
+    id: int
+    email: str
 
 
 @pytest.fixture

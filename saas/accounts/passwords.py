@@ -7,6 +7,7 @@ from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
 
 from saas.errors import DomainError
@@ -14,11 +15,23 @@ from saas.errors import DomainError
 MIN_LENGTH = 8
 MAX_LENGTH = 128  # ASVS: at least 64 must be allowed
 
-# argon2-cffi's defaults are the RFC 9106 low-memory profile of Argon2id.
-_hasher = PasswordHasher()
+# argon2-cffi's defaults are the RFC 9106 low-memory profile of Argon2id. The "test" profile is
+# still Argon2id, with parameters small enough for a test suite that logs in thousands of times.
+PROFILES = {
+    "rfc9106-low-memory": PasswordHasher(),
+    "test": PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1),
+}
 
-# A hash to verify against when the account does not exist, so timing does not reveal it.
-_DUMMY_HASH = _hasher.hash("not-a-real-password-kehu")
+
+def _hasher() -> PasswordHasher:
+    profile = current_app.config.get("PASSWORD_HASH_PROFILE") if has_app_context() else None
+    return PROFILES[profile or "rfc9106-low-memory"]
+
+
+@lru_cache(maxsize=len(PROFILES))
+def _dummy_hash(profile: int) -> str:
+    """A hash to verify against when the account does not exist, so timing does not reveal it."""
+    return _hasher().hash("not-a-real-password-kehu")
 
 
 class WeakPassword(DomainError):
@@ -58,18 +71,19 @@ def check_policy(password: str, *, email: str | None = None, company: str | None
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(normalise(password))
+    return _hasher().hash(normalise(password))
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Constant-ish time check; a missing account still spends the same hashing work."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, normalise(password)) and bool(
-            password_hash
-        )
+        hasher = _hasher()
+        return hasher.verify(
+            password_hash or _dummy_hash(id(hasher)), normalise(password)
+        ) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
 
 
 def needs_rehash(password_hash: str) -> bool:
-    return _hasher.check_needs_rehash(password_hash)
+    return _hasher().check_needs_rehash(password_hash)

@@ -133,6 +133,7 @@ def revoke_invitation(invitation_id: int):
 def accept_invite(token: str):
     invitation = services.find_invitation(token)
     form = AcceptInviteForm()
+    status = 200
     if form.validate_on_submit():
         user = current_user if current_user.is_authenticated else None
         try:
@@ -141,6 +142,7 @@ def accept_invite(token: str):
             )
         except DomainError as err:
             attach_errors(form, err)
+            status = err.status
         else:
             if user is None:
                 joined.current_session_id = accounts.open_session(
@@ -149,7 +151,6 @@ def accept_invite(token: str):
                 login_user(joined)
             flash(_("Welcome to %(company)s!", company=g.tenant.name), "success")
             return redirect(url_for("tenant.home"))
-    status = 400 if request.method == "POST" else 200
     return render_template("tenant/accept_invite.html", invitation=invitation, form=form), status
 
 
