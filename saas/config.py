@@ -70,7 +70,7 @@ class Settings:
     statement_timeout_ms: int = 15000
     log_json: bool = True
     queue_prefix: str = "kehu"
-    password_hash_profile: str = "rfc9106-low-memory"
+    password_hash_profile: str = "rfc9106-low-memory"  # noqa: S105 (a profile name)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:

@@ -97,6 +97,7 @@ def test_long_passphrases_and_any_characters_are_allowed(client):
 
 def test_password_is_argon2id(app, client):
     response, body = _signup(client)
+    assert response.status_code == 201
     with app.app_context():
         from saas.accounts.models import User
 
@@ -223,3 +224,11 @@ def test_concurrent_signups_for_one_slug_create_one_tenant(app):
             ).scalar_one()
             == 1
         )
+
+
+def test_production_hash_profile_is_rfc9106_argon2id():
+    from saas.accounts.passwords import PROFILES
+
+    hasher = PROFILES["rfc9106-low-memory"]
+    assert (hasher.memory_cost, hasher.time_cost, hasher.parallelism) == (65536, 3, 4)
+    assert hasher.hash("x" * 10).startswith("$argon2id$v=19$m=65536,t=3,p=4$")
