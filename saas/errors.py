@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 
@@ -55,6 +55,31 @@ def _reason(status: int) -> str:
         return "Error"
 
 
+def _default_messages() -> dict[int, str]:
+    from flask_babel import gettext as _
+
+    return {
+        400: _("The request could not be understood. Check what you entered and try again."),
+        401: _("You need to log in or send a valid API token."),
+        403: _("You do not have permission to do this."),
+        404: _("The page or record you asked for does not exist."),
+        405: _("This action is not allowed here."),
+        409: _("This conflicts with the current state. Reload and try again."),
+        412: _("Someone else changed this in the meantime. Reload and try again."),
+        413: _("What you sent is too large."),
+        429: _("Too many attempts. Wait a moment and try again."),
+        500: _("Something went wrong on our side. Please try again."),
+    }
+
+
+def _describe(err: HTTPException) -> str:
+    """The error's own description, or a translated one when werkzeug's stock text is all."""
+    stock = type(err).description
+    if err.description and err.description != stock:
+        return err.description
+    return _default_messages().get(err.code or 500, err.description or "")
+
+
 def wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
@@ -70,7 +95,7 @@ def register_error_handlers(app: Flask) -> None:
     def _http(err: HTTPException):
         status = err.code or 500
         if wants_json():
-            body: dict[str, Any] = {"code": status, "status": err.name, "message": err.description}
+            body: dict[str, Any] = {"code": status, "status": err.name, "message": _describe(err)}
             data = getattr(err, "data", None)
             if isinstance(data, dict) and "messages" in data:
                 # webargs/marshmallow validation errors: {"json": {"field": ["msg"]}}
@@ -87,9 +112,13 @@ def register_error_handlers(app: Flask) -> None:
                     or body["message"]
                 )
             response = jsonify(body)
-            response.status_code = status
-            for key, value in err.get_headers() or []:
-                if key.lower() not in {"content-type", "content-length"}:
-                    response.headers[key] = value
-            return response
-        return render_template("error.html", code=status, message=err.description), status
+        else:
+            response = make_response(
+                render_template("error.html", code=status, message=_describe(err))
+            )
+        response.status_code = status
+        # Keep Retry-After, Allow, WWW-Authenticate and friends.
+        for key, value in err.get_headers() or []:
+            if key.lower() not in {"content-type", "content-length"}:
+                response.headers[key] = value
+        return response

@@ -12,6 +12,7 @@ from functools import wraps
 from typing import Any
 
 from flask import Blueprint, abort, g, request
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from saas.extensions import db
@@ -75,16 +76,16 @@ def attach_api_tenant(bp: Blueprint) -> None:
     @bp.before_request
     def _resolve() -> None:
         header = request.headers.get("Authorization", "")
-        scheme, _, raw = header.partition(" ")
+        scheme, _sep, raw = header.partition(" ")
         if scheme.lower() != "bearer" or not raw.strip():
-            abort(401, description="Send an API token as 'Authorization: Bearer <token>'.")
+            abort(401, description=_("Send an API token as 'Authorization: Bearer <token>'."))
         tenant = services.tenant_by_slug(g.tenant_slug or "")
         if tenant is None:
-            abort(401, description="The token is not valid for this tenant.")
+            abort(401, description=_("The token is not valid for this company."))
         _enter(tenant.slug)
         found = services.authenticate_token(raw.strip())
         if found is None:
-            abort(401, description="The token is not valid for this tenant.")
+            abort(401, description=_("The token is not valid for this company."))
         g.api_token, g.membership = found
         set_user(g.membership.user_id, db.session)
 
@@ -97,7 +98,7 @@ def require_roles(roles: frozenset[str]) -> Callable:
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             member = g.get("membership")
             if member is None or member.role_key not in roles:
-                raise Forbidden("Your role does not allow this.")
+                raise Forbidden(_("Your role does not allow this."))
             return view(*args, **kwargs)
 
         return wrapped

@@ -4,6 +4,7 @@ audit trail. Every route needs a bearer token issued in that tenant."""
 from __future__ import annotations
 
 from flask import g
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from custom_fields.models import ObjectDefinition
@@ -20,6 +21,7 @@ from saas.api.schemas import (
     SettingsPatch,
     TenantOut,
 )
+from saas.errors import DomainError
 from saas.extensions import db
 from saas.web.helpers import base_url
 from tenants import services
@@ -61,9 +63,7 @@ def patch_user(body: dict, user_id: int):
     if member is None:
         member = services.membership(user_id)
         if member is None:
-            from saas.errors import DomainError
-
-            raise DomainError("No such member.", status=404)
+            raise DomainError(_("No such member."), status=404)
     return member
 
 
