@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, g, request, session
 from flask_login import current_user
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from saas.config import Settings
 from saas.errors import register_error_handlers
@@ -20,6 +21,9 @@ LOCALES = ("zh_CN", "en")
 def _select_locale() -> str:
     if current_user.is_authenticated and current_user.locale in LOCALES:
         return current_user.locale
+    member = g.get("membership")  # an API token's person
+    if member is not None and member.user.locale in LOCALES:
+        return member.user.locale
     if session.get("locale") in LOCALES:
         return session["locale"]
     tenant = g.get("tenant")
@@ -32,6 +36,9 @@ def _select_locale() -> str:
 def _select_timezone() -> str:
     if current_user.is_authenticated and current_user.timezone:
         return current_user.timezone
+    member = g.get("membership")
+    if member is not None and member.user.timezone:
+        return member.user.timezone
     tenant = g.get("tenant")
     return tenant.timezone if tenant is not None else "Asia/Shanghai"
 
@@ -43,6 +50,14 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.config.update(settings.flask_config())
     app.config.update(overrides)
 
+    if settings.proxy_hops:
+        # Behind N trusted proxies, take the client address and scheme from X-Forwarded-*.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app,
+            x_for=settings.proxy_hops,
+            x_proto=settings.proxy_hops,
+            x_host=settings.proxy_hops,
+        )
     configure_logging(app, settings.log_json)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
@@ -107,15 +122,18 @@ def _register_blueprints(app: Flask) -> None:
 def _register_template_helpers(app: Flask) -> None:
     from flask_babel import get_locale
 
-    from tenants.models import ADMIN_ROLES
+    from tenants.models import ADMIN_ROLES, role_label
+
+    app.jinja_env.globals["role_label"] = role_label
 
     @app.context_processor
     def _helpers() -> dict[str, Any]:
-        locale = str(get_locale() or "en")
+        # Babel names the Chinese locale zh_Hans_CN; pages and forms speak of zh_CN.
+        locale = "zh_CN" if str(get_locale() or "en").startswith("zh") else "en"
         member = g.get("membership")
         return {
             "current_locale": locale,
-            "html_lang": "zh-CN" if locale.startswith("zh") else "en",
+            "html_lang": "zh-CN" if locale == "zh_CN" else "en",
             "tenant": g.get("tenant"),
             "membership": member,
             "is_admin": member is not None and member.role_key in ADMIN_ROLES,

@@ -71,6 +71,9 @@ class Settings:
     log_json: bool = True
     queue_prefix: str = "kehu"
     password_hash_profile: str = "rfc9106-low-memory"  # noqa: S105 (a profile name)
+    proxy_hops: int = 0
+    session_idle_days: int = 14
+    session_max_days: int = 30
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -94,6 +97,9 @@ class Settings:
             "log_json": _bool("LOG_JSON", True),
             "queue_prefix": os.environ.get("QUEUE_PREFIX", "kehu"),
             "password_hash_profile": os.environ.get("PASSWORD_HASH_PROFILE", "rfc9106-low-memory"),
+            "proxy_hops": int(os.environ.get("PROXY_HOPS", "0")),
+            "session_idle_days": int(os.environ.get("SESSION_IDLE_DAYS", "14")),
+            "session_max_days": int(os.environ.get("SESSION_MAX_DAYS", "30")),
         }
         values.update(overrides)
         if not values["database_url"]:
@@ -133,7 +139,7 @@ class Settings:
             "REMEMBER_COOKIE_SECURE": self.secure_cookies,
             "REMEMBER_COOKIE_HTTPONLY": True,
             "REMEMBER_COOKIE_SAMESITE": "Lax",
-            "PERMANENT_SESSION_LIFETIME": 60 * 60 * 24 * 14,
+            "PERMANENT_SESSION_LIFETIME": 60 * 60 * 24 * self.session_idle_days,
             "WTF_CSRF_TIME_LIMIT": None,
             "BABEL_DEFAULT_LOCALE": "en",
             "BABEL_DEFAULT_TIMEZONE": "UTC",

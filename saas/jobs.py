@@ -7,11 +7,12 @@ the enqueueing request set, so tenant scoping and row-level security apply in wo
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from flask import current_app, has_app_context
-from redis import Redis
+from redis import Redis, RedisError
 from rq import Queue, Retry
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -20,6 +21,16 @@ from saas.extensions import db
 from tenants.context import clear, peek_tenant_id, tenant_context
 
 _PENDING_KEY = "kehu_pending_jobs"
+
+#: Functions a worker may run, by dotted name. Only what is registered with :func:`job` runs.
+_REGISTRY: dict[str, Callable[..., Any]] = {}
+_log = logging.getLogger("kehu.jobs")
+
+
+def job(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Register ``func`` as a background job (a worker refuses anything else)."""
+    _REGISTRY[_dotted(func)] = func
+    return func
 
 
 def redis_connection() -> Redis:
@@ -50,6 +61,8 @@ def enqueue_after_commit(
     **kwargs: Any,
 ) -> None:
     """Queue ``func`` for a worker once the current transaction commits; dropped on rollback."""
+    if _dotted(func) not in _REGISTRY:
+        raise ValueError(f"{_dotted(func)} is not registered with @job")
     db.session.connection()  # tie the job to a real transaction, begun now if need be
     pending = db.session.info.setdefault(_PENDING_KEY, [])
     pending.append(
@@ -66,13 +79,22 @@ def enqueue_after_commit(
 @event.listens_for(Session, "after_commit")
 def _flush_pending(session: Session) -> None:
     for item in session.info.pop(_PENDING_KEY, []):
-        queue(item["queue_name"]).enqueue(
-            run_tenant_job,
-            *item["payload"],
-            job_id=item["job_id"],
-            job_timeout=item["timeout"],
-            retry=Retry(max=item["retries"], interval=[5, 30, 120]) if item["retries"] else None,
-        )
+        try:
+            queue(item["queue_name"]).enqueue(
+                run_tenant_job,
+                *item["payload"],
+                job_id=item["job_id"],
+                job_timeout=item["timeout"],
+                retry=Retry(max=item["retries"], interval=[5, 30, 120])
+                if item["retries"]
+                else None,
+            )
+        except RedisError:
+            # The user's change is committed; failing the request now would only hide that.
+            _log.exception(
+                "could not queue job",
+                extra={"job": item["payload"][1], "job_tenant_id": item["payload"][0]},
+            )
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -81,10 +103,13 @@ def _drop_pending(session: Session, previous_transaction) -> None:
 
 
 def _resolve(dotted: str) -> Callable[..., Any]:
-    module_name, _, attr = dotted.rpartition(".")
-    if not module_name.startswith(("saas.", "tenants.", "custom_fields.", "print_templates.")):
+    module_name, _, _attr = dotted.rpartition(".")
+    if module_name.startswith(("saas.", "tenants.", "custom_fields.", "print_templates.")):
+        importlib.import_module(module_name)  # registers its jobs
+    func = _REGISTRY.get(dotted)
+    if func is None:
         raise ValueError(f"refusing to run {dotted!r}: not a Kehu job")
-    return getattr(importlib.import_module(module_name), attr)
+    return func
 
 
 def run_tenant_job(tenant_id: int | None, dotted: str, args: tuple, kwargs: dict) -> Any:

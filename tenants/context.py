@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from sqlalchemy import BigInteger, ForeignKey, event
+from sqlalchemy import BigInteger, ForeignKey, Table, event
 from sqlalchemy.orm import (
     Mapped,
     ORMExecuteState,
@@ -22,6 +22,7 @@ from sqlalchemy.orm import (
     scoped_session,
     with_loader_criteria,
 )
+from sqlalchemy.sql.util import find_tables
 
 from tenants.errors import MissingTenantContext, TenantMismatch
 
@@ -32,8 +33,18 @@ _tenant: ContextVar[int | None] = ContextVar("kehu_tenant_id", default=None)
 _user: ContextVar[int | None] = ContextVar("kehu_user_id", default=None)
 
 
+#: Names of every tenant-owned table, filled in as the models are declared.
+TENANT_TABLES: set[str] = set()
+
+
 class TenantScoped:
     """Mixin for tenant-owned models: ``tenant_id`` leads the primary key and is filtered always."""
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        table_name = cls.__dict__.get("__tablename__")
+        if table_name:
+            TENANT_TABLES.add(table_name)
 
     @declared_attr
     def tenant_id(cls) -> Mapped[int]:
@@ -121,6 +132,20 @@ def _on_begin(session: Session, transaction, connection) -> None:
     _apply_gucs(connection)
 
 
+def _touches_tenant_table(statement) -> bool:
+    """Whether any FROM of the statement, subqueries included, is a tenant table.
+
+    Walking the FROMs (not only the selected entities) catches ``select(func.count())
+    .select_from(Model)`` and subqueries, which select no tenant entity themselves.
+    """
+    for found in find_tables(
+        statement, include_aliases=True, include_crud=True, include_selects=True
+    ):
+        if isinstance(found, Table) and found.name in TENANT_TABLES:
+            return True
+    return False
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _scope_queries(state: ORMExecuteState) -> None:
     if state.is_column_load or state.is_relationship_load:
@@ -129,8 +154,7 @@ def _scope_queries(state: ORMExecuteState) -> None:
         return
     if state.execution_options.get(CROSS_TENANT_OPTION):
         return  # an explicitly cross-tenant read; row-level security still applies
-    mappers = state.all_mappers
-    if not any(issubclass(m.class_, TenantScoped) for m in mappers):
+    if not _touches_tenant_table(state.statement):
         return
     tenant_id = current_tenant_id()
     state.statement = state.statement.options(
@@ -145,7 +169,7 @@ def _scope_queries(state: ORMExecuteState) -> None:
 
 @event.listens_for(Session, "before_flush")
 def _stamp_new_rows(session: Session, flush_context, instances) -> None:
-    for obj in list(session.new) + list(session.dirty):
+    for obj in [*session.new, *session.dirty, *session.deleted]:
         if not isinstance(obj, TenantScoped):
             continue
         tenant_id = current_tenant_id()

@@ -6,6 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -49,6 +50,21 @@ class RoleKey(enum.StrEnum):
     MANAGER = "manager"
     MEMBER = "member"
     READ_ONLY = "read_only"
+
+
+ROLE_LABELS = {
+    RoleKey.OWNER: _l("Owner"),
+    RoleKey.ADMIN: _l("Administrator"),
+    RoleKey.MANAGER: _l("Manager"),
+    RoleKey.MEMBER: _l("Member"),
+    RoleKey.READ_ONLY: _l("Read-only"),
+}
+
+
+def role_label(key: str) -> str:
+    """The role's name in the current language (custom roles show their key)."""
+    label = ROLE_LABELS.get(key)  # type: ignore[call-overload]
+    return str(label) if label is not None else key
 
 
 #: Roles, most powerful first. Built-in roles cannot be deleted.

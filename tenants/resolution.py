@@ -82,7 +82,8 @@ def attach_api_tenant(bp: Blueprint) -> None:
         tenant = services.tenant_by_slug(g.tenant_slug or "")
         if tenant is None:
             abort(401, description=_("The token is not valid for this company."))
-        _enter(tenant.slug)
+        g.tenant = tenant
+        set_tenant(tenant.id, db.session)
         found = services.authenticate_token(raw.strip())
         if found is None:
             abort(401, description=_("The token is not valid for this company."))

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import available_timezones
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -23,18 +24,27 @@ from saas.accounts.passwords import check_policy, hash_password, verify_password
 from saas.errors import DomainError, ValidationFailed
 from saas.extensions import db
 from tenants import audit
-from tenants.context import CROSS_TENANT_OPTION, set_tenant, set_user
+from tenants.context import (
+    CROSS_TENANT_OPTION,
+    peek_tenant_id,
+    set_tenant,
+    set_user,
+    tenant_context,
+)
 from tenants.errors import Forbidden, InvitationInvalid, LastOwner, SlugTaken
 from tenants.models import (
     ADMIN_ROLES,
     BUILTIN_ROLES,
     ApiToken,
+    AuditEvent,
     Invitation,
     Membership,
     MembershipStatus,
+    OutboxMessage,
     Role,
     RoleKey,
     Tenant,
+    role_label,
 )
 from tenants.slugs import validate_slug
 
@@ -43,13 +53,14 @@ SUPPORTED_CURRENCIES = ("CNY", "USD", "EUR", "HKD", "JPY", "GBP", "TWD", "SGD")
 INVITATION_DAYS = 7
 TOKEN_PREFIX = "kehu_"  # noqa: S105 (a public prefix, not a secret)
 
-_ROLE_NAMES = {
-    RoleKey.OWNER: ("Owner", "所有者"),
-    RoleKey.ADMIN: ("Administrator", "管理员"),
-    RoleKey.MANAGER: ("Manager", "主管"),
-    RoleKey.MEMBER: ("Member", "成员"),
-    RoleKey.READ_ONLY: ("Read-only", "只读"),
-}
+
+def _role_names(key: RoleKey) -> tuple[str, str]:
+    """English and Chinese names stored with a built-in role (custom roles will set their own)."""
+    with force_locale("en"):
+        english = role_label(key)
+    with force_locale("zh_CN"):
+        chinese = role_label(key)
+    return english, chinese
 
 
 def hash_token(raw: str) -> str:
@@ -96,20 +107,20 @@ def signup(
             check()
         except DomainError as err:
             errors[field] = [err.message]
-    user = None
-    if "email" not in errors:
-        email = normalise_email(email)
-        user = db.session.execute(select(User).where(User.email == email)).scalar_one_or_none()
-    if user is None:
-        try:
-            check_policy(password, email=email, company=company)
-        except DomainError as err:
-            errors["password"] = [err.message]
+    # The policy applies whether or not the email has an account, so its messages reveal nothing.
+    try:
+        check_policy(password, email=email, company=company)
+    except DomainError as err:
+        errors["password"] = [err.message]
     if errors:
         raise ValidationFailed(errors)
     slug = validate_slug(slug)
+    email = normalise_email(email)
     locale = locale if locale in SUPPORTED_LOCALES else "zh_CN"
+    if db.session.execute(select(Tenant.id).where(Tenant.slug == slug)).first():
+        raise SlugTaken(_("This address is already taken. Choose another one."))
 
+    user = db.session.execute(select(User).where(User.email == email)).scalar_one_or_none()
     if user is None:
         user = User(email=email, password_hash=hash_password(password), locale=locale)
         db.session.add(user)
@@ -118,8 +129,6 @@ def signup(
         raise DomainError(
             _("These sign-up details cannot be used. Check them and try again."), field="password"
         )
-    if db.session.execute(select(Tenant.id).where(Tenant.slug == slug)).first():
-        raise SlugTaken(_("This address is already taken. Choose another one."))
 
     tenant = Tenant(slug=slug, name=company, default_locale=locale)
     db.session.add(tenant)
@@ -132,7 +141,7 @@ def signup(
     set_tenant(tenant.id, db.session)
     set_user(user.id, db.session)
     for rank, key in enumerate(BUILTIN_ROLES):
-        name_en, name_zh = _ROLE_NAMES[key]
+        name_en, name_zh = _role_names(key)
         db.session.add(Role(key=key, name_en=name_en, name_zh=name_zh, builtin=True, rank=rank))
     db.session.flush()
     db.session.add(Membership(user_id=user.id, role_key=RoleKey.OWNER))
@@ -161,13 +170,13 @@ def tenant_by_slug(slug: str) -> Tenant | None:
 
 def memberships_of(user_id: int) -> list[Membership]:
     """A user's active memberships across tenants (row-level security allows own rows)."""
-    set_user(user_id, db.session)
     stmt = (
         select(Membership)
         .where(Membership.user_id == user_id, Membership.status == MembershipStatus.ACTIVE)
         .execution_options(**{CROSS_TENANT_OPTION: True})
     )
-    rows = db.session.execute(stmt).scalars().all()
+    with tenant_context(peek_tenant_id(), db.session, user_id=user_id):
+        rows = db.session.execute(stmt).scalars().all()
     return sorted(rows, key=lambda m: m.tenant.name.lower())
 
 
@@ -216,20 +225,22 @@ def invite(actor: Membership, email: str, role_key: str, base_url: str) -> Invit
     db.session.flush()
     tenant = db.session.get(Tenant, actor.tenant_id)
     link = f"{base_url}/t/{tenant.slug}/invite/{raw}"
-    mail.send(
-        to=email,
-        subject=_("You are invited to %(company)s on Kehu", company=tenant.name),
-        body=_(
-            "%(inviter)s invited you to join %(company)s on Kehu as %(role)s.\n\n"
-            "Accept the invitation: %(link)s\n\nThe link expires in %(days)d days.",
-            inviter=actor.user.display_name,
-            company=tenant.name,
-            role=role_key,
-            link=link,
-            days=INVITATION_DAYS,
-        ),
-        kind="invitation",
-    )
+    # The invitee has no language yet: write to them in the company's default language.
+    with force_locale(tenant.default_locale):
+        mail.send(
+            to=email,
+            subject=_("You are invited to %(company)s on Kehu", company=tenant.name),
+            body=_(
+                "%(inviter)s invited you to join %(company)s on Kehu as %(role)s.\n\n"
+                "Accept the invitation: %(link)s\n\nThe link expires in %(days)d days.",
+                inviter=actor.user.display_name,
+                company=tenant.name,
+                role=role_label(role_key),
+                link=link,
+                days=INVITATION_DAYS,
+            ),
+            kind="invitation",
+        )
     audit.record(
         "invitation.created", "invitation", invitation.id, after={"email": email, "role": role_key}
     )
@@ -348,47 +359,72 @@ def _member_or_404(user_id: int) -> Membership:
     return member
 
 
-def change_role(actor: Membership, user_id: int, role_key: str) -> Membership:
+def update_member(
+    actor: Membership, user_id: int, *, role: str | None = None, active: bool | None = None
+) -> Membership:
+    """Change a member's role and/or status in one transaction: all of it or nothing."""
     require_admin(actor)
+    member = _member_or_404(user_id)
+    if role is not None:
+        _apply_role(actor, member, role)
+    if active is not None:
+        _apply_status(actor, member, active)
+    db.session.commit()
+    return member
+
+
+def change_role(actor: Membership, user_id: int, role_key: str) -> Membership:
+    return update_member(actor, user_id, role=role_key)
+
+
+def set_member_status(actor: Membership, user_id: int, active: bool) -> Membership:
+    return update_member(actor, user_id, active=active)
+
+
+def _apply_role(actor: Membership, member: Membership, role_key: str) -> None:
     if not _role_exists(role_key):
         raise DomainError(_("Choose a valid role."), field="role")
-    member = _member_or_404(user_id)
     touches_owner = RoleKey.OWNER in (role_key, member.role_key)
     if touches_owner and actor.role_key != RoleKey.OWNER:
         raise Forbidden(_("Only an owner can grant or remove the owner role."), field="role")
     if member.role_key == RoleKey.OWNER and role_key != RoleKey.OWNER and _owner_count() <= 1:
         raise LastOwner(_("A company needs at least one owner."))
+    if role_key == member.role_key:
+        return
     before = {"role": member.role_key}
     member.role_key = role_key
     audit.record(
-        "membership.role_changed", "user", user_id, before=before, after={"role": role_key}
+        "membership.role_changed", "user", member.user_id, before=before, after={"role": role_key}
     )
-    db.session.commit()
-    return member
 
 
-def set_member_status(actor: Membership, user_id: int, active: bool) -> Membership:
-    require_admin(actor)
-    member = _member_or_404(user_id)
+def _apply_status(actor: Membership, member: Membership, active: bool) -> None:
     if member.user_id == actor.user_id and not active:
         raise DomainError(_("You cannot deactivate yourself."), field="status")
     if member.role_key == RoleKey.OWNER and actor.role_key != RoleKey.OWNER:
         raise Forbidden(_("Only an owner can deactivate an owner."))
     if member.role_key == RoleKey.OWNER and not active and _owner_count() <= 1:
         raise LastOwner(_("A company needs at least one owner."))
+    status = MembershipStatus.ACTIVE if active else MembershipStatus.DEACTIVATED
+    if status == member.status:
+        return
     before = {"status": member.status}
-    member.status = MembershipStatus.ACTIVE if active else MembershipStatus.DEACTIVATED
+    member.status = status
     if not active:
         # A deactivated member's tokens stop working at once.
         for token in db.session.execute(
-            select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+            select(ApiToken).where(
+                ApiToken.user_id == member.user_id, ApiToken.revoked_at.is_(None)
+            )
         ).scalars():
             token.revoked_at = datetime.now(UTC)
     audit.record(
-        "membership.status_changed", "user", user_id, before=before, after={"status": member.status}
+        "membership.status_changed",
+        "user",
+        member.user_id,
+        before=before,
+        after={"status": status},
     )
-    db.session.commit()
-    return member
 
 
 def create_token(actor: Membership, name: str) -> tuple[ApiToken, str]:
@@ -444,6 +480,7 @@ def authenticate_token(raw: str) -> tuple[ApiToken, Membership] | None:
     now = datetime.now(UTC)
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=5):
         token.last_used_at = now  # written at most every few minutes to spare the database
+        db.session.commit()
     return token, member
 
 
@@ -498,3 +535,43 @@ def update_settings(
         audit.record("tenant.settings_changed", "tenant", tenant.id, before=before, after=after)
     db.session.commit()
     return tenant
+
+
+@dataclass
+class Page:
+    """One page of a list shown with page numbers."""
+
+    items: list
+    page: int
+    pages: int
+    total: int
+
+
+def _paged(model, order, page: int, size: int) -> Page:
+    total = db.session.execute(select(func.count()).select_from(model)).scalar_one()
+    pages = max(1, -(-total // size))
+    page = min(max(1, page), pages)
+    items = list(
+        db.session.execute(
+            select(model).order_by(order).limit(size).offset((page - 1) * size)
+        ).scalars()
+    )
+    return Page(items, page, pages, total)
+
+
+def outbox_page(page: int, size: int = 50) -> Page:
+    """The tenant's development outbox, newest first."""
+    return _paged(OutboxMessage, OutboxMessage.id.desc(), page, size)
+
+
+def audit_page(page: int, size: int = 50) -> Page:
+    """The tenant's audit trail, newest first."""
+    return _paged(AuditEvent, AuditEvent.id.desc(), page, size)
+
+
+def audit_before(before_id: int | None, limit: int) -> list[AuditEvent]:
+    """Audit events older than ``before_id`` (cursor paging for the API)."""
+    stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+    if before_id:
+        stmt = stmt.where(AuditEvent.id < before_id)
+    return list(db.session.execute(stmt).scalars())

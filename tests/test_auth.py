@@ -194,3 +194,42 @@ def test_locale_switch_is_remembered_per_user(app, login, make_company):
     other_device = login(company.owner_email)
     assert '<html lang="zh-CN">' in other_device.get(f"/t/{company.slug}/").get_data(as_text=True)
     assert client.post("/locale", data={"locale": "fr"}).status_code == 400
+
+
+def test_sessions_expire_when_idle_or_too_old(app, login, make_company):
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from saas.accounts.models import UserSession
+
+    company = make_company()
+    idle, old = login(company.owner_email), login(company.owner_email)
+    with app.app_context():
+        from saas.accounts.services import active_sessions
+
+        first, second = sorted(active_sessions(company.owner_id), key=lambda s: s.created_at)
+        now = datetime.now(UTC)
+        db.session.execute(
+            update(UserSession)
+            .where(UserSession.id == first.id)
+            .values(last_seen_at=now - timedelta(days=15))
+        )
+        db.session.execute(
+            update(UserSession)
+            .where(UserSession.id == second.id)
+            .values(created_at=now - timedelta(days=31))
+        )
+        db.session.commit()
+    assert idle.get(f"/t/{company.slug}/").status_code == 302
+    assert old.get(f"/t/{company.slug}/").status_code == 302
+    assert login(company.owner_email).get(f"/t/{company.slug}/").status_code == 200
+
+
+def test_login_accepts_the_address_as_typed(client, make_company):
+    company = make_company()
+    response = client.post(
+        "/login",
+        data={"email": "  " + company.owner_email.upper() + " ", "password": TEST_PASSWORD},
+    )
+    assert response.status_code == 302

@@ -2,7 +2,7 @@
 
 Every string marked for translation in the code and templates must have a Chinese
 translation: when this fails, run ``scripts/i18n.sh``, translate the listed strings in
-saas/translations/zh_CN/LC_MESSAGES/messages.po and run the script again.
+saas/translations/zh_Hans_CN/LC_MESSAGES/messages.po and run the script again.
 
 These tests read files only; they need neither the database nor Redis.
 """

@@ -200,3 +200,22 @@ def test_token_carries_the_role(make_company, add_member, login, api):
     assert api(raw).post(f"{base}/invitations", json={"email": "y@example.com"}).status_code == 403
     assert api(raw).get(f"{base}/audit").status_code == 403
     assert api(raw).get(f"{base}/users").status_code == 200
+
+
+def test_member_patch_is_all_or_nothing(make_company, add_member, login, api):
+    company = make_company()
+    second_owner = add_member(company, "owner")
+    base = f"/api/v1/t/{company.slug}"
+    # Role change would succeed, self-deactivation must fail: neither is applied.
+    response = api(company.token).patch(
+        f"{base}/users/{company.owner_id}", json={"role": "admin", "status": "deactivated"}
+    )
+    assert response.status_code == 400
+    users = {u["user"]["id"]: u for u in api(company.token).get(f"{base}/users").get_json()}
+    assert users[company.owner_id]["role"] == "owner"
+    assert users[company.owner_id]["status"] == "active"
+    response = api(company.token).patch(
+        f"{base}/users/{second_owner.id}", json={"role": "member", "status": "deactivated"}
+    )
+    assert response.status_code == 200
+    assert (response.get_json()["role"], response.get_json()["status"]) == ("member", "deactivated")

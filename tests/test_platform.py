@@ -66,8 +66,26 @@ def test_a_job_cannot_run_arbitrary_functions(app):
 
     from saas.jobs import run_tenant_job
 
-    with app.app_context(), pytest.raises(ValueError, match="not a Kehu job"):
-        run_tenant_job(None, "os.system", ("true",), {})
+    with app.app_context():
+        for name in ("os.system", "saas.database.migrate", "saas.mail.send"):
+            with pytest.raises(ValueError, match="not a Kehu job"):
+                run_tenant_job(None, name, ("true",), {})
+        with pytest.raises(ValueError, match="not registered"):
+            enqueue_after_commit(print, "x")
+
+
+def test_redis_outage_after_commit_does_not_fail_the_request(app, make_company, login, monkeypatch):
+    from redis import Redis
+
+    company = make_company()
+    client = login(company.owner_email)
+    monkeypatch.setitem(app.extensions, "kehu_redis", Redis.from_url("redis://127.0.0.1:1/0"))
+    response = client.post(
+        f"/t/{company.slug}/users/invite", data={"email": "later@example.com", "role": "member"}
+    )
+    assert response.status_code == 302  # the invitation is saved; the mail job is logged
+    monkeypatch.undo()
+    assert "later@example.com" in client.get(f"/t/{company.slug}/users").get_data(as_text=True)
 
 
 def test_enqueue_after_commit_survives_nothing_on_rollback(app, make_company):
@@ -77,7 +95,9 @@ def test_enqueue_after_commit_survives_nothing_on_rollback(app, make_company):
     with app.app_context():
         before = queue("default").count
         with tenant_context(company.tenant_id, db.session):
-            enqueue_after_commit(print, "never")
+            from saas.mail import deliver
+
+            enqueue_after_commit(deliver, "x@example.com", "never", "never", "test")
             db.session.rollback()
             db.session.commit()
         assert queue("default").count == before

@@ -171,3 +171,32 @@ def test_orm_scoping_works_even_as_a_role_that_bypasses_rls(app, settings, make_
         assert seen == {a.tenant_id}
         db.session.remove()
         db.engine.dispose()
+
+
+def test_orm_scoping_covers_counts_and_subqueries(app, settings, make_company, add_member):
+    """select_from() and subqueries name no tenant entity; the filter must still apply."""
+    from sqlalchemy import func
+
+    from saas.accounts.models import User
+    from saas.app import create_app
+    from tenants.models import Membership
+
+    a, b = make_company(), make_company()
+    add_member(b, "member")
+    owner_app = create_app(settings, SQLALCHEMY_DATABASE_URI=settings.owner_database_url)
+    with owner_app.app_context():  # the owner bypasses RLS: only the ORM filter is tested
+        with tenant_context(a.tenant_id, db.session):
+            count = db.session.execute(select(func.count()).select_from(Membership)).scalar_one()
+            emails = (
+                db.session.execute(
+                    select(User.email).where(User.id.in_(select(Membership.user_id)))
+                )
+                .scalars()
+                .all()
+            )
+        assert count == 1
+        assert emails == [a.owner_email]
+        with pytest.raises(MissingTenantContext):
+            db.session.execute(select(func.count()).select_from(Membership))
+        db.session.remove()
+        db.engine.dispose()

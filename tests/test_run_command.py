@@ -27,17 +27,30 @@ def _free_port() -> int:
 
 @pytest.fixture
 def run_env(settings, tmp_path):
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
-           "QUEUE_PREFIX": settings.queue_prefix + "run", "PORT": str(_free_port()),
-           "WEB_CONCURRENCY": "1", "KEHU_DATA_DIR": str(tmp_path), "LOG_JSON": "1"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "QUEUE_PREFIX": settings.queue_prefix + "run",
+        "PORT": str(_free_port()),
+        "WEB_CONCURRENCY": "1",
+        "KEHU_DATA_DIR": str(tmp_path),
+        "LOG_JSON": "1",
+    }
     return env
 
 
 def test_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(run_env):
     port = run_env["PORT"]
-    process = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "saas.cli", "run"], cwd=ROOT, env=run_env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "saas.cli", "run"],
+        cwd=ROOT,
+        env=run_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     output: list[str] = []
     try:
         deadline = time.monotonic() + 120
@@ -59,8 +72,9 @@ def test_run_serves_the_demo_and_stops_cleanly_on_ctrl_c(run_env):
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
         page = opener.open(f"{base}/login", timeout=10).read().decode()
         token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-        data = urlencode({"email": login.group(1), "password": login.group(2),
-                          "csrf_token": token}).encode()
+        data = urlencode(
+            {"email": login.group(1), "password": login.group(2), "csrf_token": token}
+        ).encode()
         home = opener.open(f"{base}/login", data=data, timeout=10)
         assert home.url.endswith("/t/demo/")
         assert "Kehu 演示公司" in home.read().decode()

@@ -30,8 +30,18 @@ class LoginFailed(DomainError):
 
 def _find_user(email: str) -> User | None:
     return db.session.execute(
-        select(User).where(User.email == (email or "").strip().lower())
+        select(User).where(User.email == canonical_email(email))
     ).scalar_one_or_none()
+
+
+def canonical_email(raw: str) -> str:
+    """The form emails are stored in (as signup normalises them), for look-ups by address."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(raw or "", check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        return (raw or "").strip().lower()
 
 
 def authenticate(email: str, password: str) -> User:
@@ -59,11 +69,20 @@ def open_session(user: User, user_agent: str, ip: str) -> str:
 
 
 def load_session(session_id: str) -> User | None:
-    """The user behind a live session id; ``None`` when revoked, unknown or deactivated."""
+    """The user behind a live session id; ``None`` when revoked, expired, unknown or disabled.
+
+    A session ends after ``session_idle_days`` without use and ``session_max_days`` after login,
+    whatever the cookie says.
+    """
     row = db.session.get(UserSession, session_id)
     if row is None or row.revoked_at is not None or not row.user.is_active:
         return None
     now = datetime.now(UTC)
+    settings = current_app.config["KEHU_SETTINGS"]
+    if now - row.last_seen_at > timedelta(
+        days=settings.session_idle_days
+    ) or now - row.created_at > timedelta(days=settings.session_max_days):
+        return None
     if now - row.last_seen_at > _SEEN_EVERY:
         row.last_seen_at = now
         db.session.commit()

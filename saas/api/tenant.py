@@ -4,10 +4,8 @@ audit trail. Every route needs a bearer token issued in that tenant."""
 from __future__ import annotations
 
 from flask import g
-from flask_babel import gettext as _
-from sqlalchemy import select
 
-from custom_fields.models import ObjectDefinition
+from custom_fields.services import list_objects
 from saas.api.blueprint import ApiBlueprint as Blueprint
 from saas.api.schemas import (
     AuditOut,
@@ -21,11 +19,8 @@ from saas.api.schemas import (
     SettingsPatch,
     TenantOut,
 )
-from saas.errors import DomainError
-from saas.extensions import db
 from saas.web.helpers import base_url
 from tenants import services
-from tenants.models import AuditEvent
 from tenants.resolution import attach_api_tenant, require_admin
 
 bp = Blueprint("api_tenant", __name__, description="Tenant: members, invitations, settings")
@@ -54,17 +49,9 @@ def list_users():
 @bp.arguments(MemberPatch)
 @bp.response(200, MemberOut)
 def patch_user(body: dict, user_id: int):
-    """Change a member's role or deactivate/reactivate them (owners and admins)."""
-    member = None
-    if "role" in body:
-        member = services.change_role(g.membership, user_id, body["role"])
-    if "status" in body:
-        member = services.set_member_status(g.membership, user_id, body["status"] == "active")
-    if member is None:
-        member = services.membership(user_id)
-        if member is None:
-            raise DomainError(_("No such member."), status=404)
-    return member
+    """Change a member's role and/or deactivate/reactivate them (owners and admins)."""
+    active = None if "status" not in body else body["status"] == "active"
+    return services.update_member(g.membership, user_id, role=body.get("role"), active=active)
 
 
 @bp.get("/invitations")
@@ -113,13 +100,9 @@ def patch_settings(body: dict):
 @bp.get("/objects")
 @bp.doc(security=SECURITY)
 @bp.response(200, ObjectOut(many=True))
-def list_objects():
+def get_objects():
     """The objects of this tenant (standard and custom)."""
-    return (
-        db.session.execute(select(ObjectDefinition).order_by(ObjectDefinition.position))
-        .scalars()
-        .all()
-    )
+    return list_objects()
 
 
 @bp.get("/audit")
@@ -129,7 +112,4 @@ def list_objects():
 @bp.response(200, AuditOut(many=True))
 def list_audit(query: dict):
     """Audit events, newest first; page with ``before_id`` (owners and admins)."""
-    stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(query["limit"])
-    if query.get("before_id"):
-        stmt = stmt.where(AuditEvent.id < query["before_id"])
-    return db.session.execute(stmt).scalars().all()
+    return services.audit_before(query.get("before_id"), query["limit"])

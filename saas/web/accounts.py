@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, logout_user
 
 from saas.accounts import services as accounts
 from saas.errors import DomainError
-from saas.extensions import db, limiter
+from saas.extensions import limiter
 from saas.web.forms import (
     ChangePasswordForm,
     ForgotPasswordForm,
@@ -18,7 +18,7 @@ from saas.web.forms import (
     ResetPasswordForm,
     SignupForm,
 )
-from saas.web.helpers import attach_errors, base_url, safe_next
+from saas.web.helpers import attach_errors, base_url, safe_next, start_browser_session
 from tenants import services as tenants
 
 bp = Blueprint("accounts", __name__)
@@ -34,13 +34,6 @@ def _login_limit() -> str:
     from flask import current_app
 
     return current_app.config["KEHU_SETTINGS"].login_rate_limit
-
-
-def _start_session(user) -> None:
-    session.clear()
-    session_id = accounts.open_session(user, request.user_agent.string, request.remote_addr or "")
-    user.current_session_id = session_id
-    login_user(user)
 
 
 @bp.get("/")
@@ -68,7 +61,7 @@ def signup():
         except DomainError as err:
             attach_errors(form, err)
         else:
-            _start_session(result.user)
+            start_browser_session(result.user)
             flash(
                 _("Welcome to Kehu! Your company %(name)s is ready.", name=result.tenant.name),
                 "success",
@@ -95,7 +88,7 @@ def login():
         except DomainError as err:
             attach_errors(form, err)
         else:
-            _start_session(user)
+            start_browser_session(user)
             return redirect(safe_next(form.next.data, url_for("accounts.tenant_list")))
     status = 400 if request.method == "POST" else 200
     return render_template("accounts/login.html", form=form), status
@@ -141,7 +134,7 @@ def reset_password(token: str):
         except DomainError as err:
             attach_errors(form, err)
         else:
-            _start_session(user)
+            start_browser_session(user)
             flash(_("Your password has been changed. Other sessions were logged out."), "success")
             return redirect(url_for("accounts.tenant_list"))
     status = 400 if request.method == "POST" else 200
@@ -214,5 +207,4 @@ def set_locale():
     session["locale"] = form.locale.data
     if current_user.is_authenticated:
         accounts.update_profile(current_user, locale=form.locale.data)
-    db.session.commit()
     return redirect(safe_next(form.next.data, url_for("accounts.index")))

@@ -33,3 +33,18 @@ def safe_next(target: str | None, default: str) -> str:
 
 def base_url() -> str:
     return current_app.config["KEHU_SETTINGS"].base_url
+
+
+def start_browser_session(user) -> None:
+    """Log ``user`` in with a fresh, revocable server-side session."""
+    from flask import request, session
+    from flask_login import login_user
+
+    from saas.accounts.services import open_session
+
+    session.clear()
+    user.current_session_id = open_session(
+        user, request.user_agent.string, request.remote_addr or ""
+    )
+    session.permanent = True  # the cookie lasts PERMANENT_SESSION_LIFETIME, not the browser run
+    login_user(user)

@@ -6,14 +6,11 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_login import current_user, login_user
-from sqlalchemy import func, select
+from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
-from custom_fields.models import ObjectDefinition
-from saas.accounts import services as accounts
+from custom_fields.services import list_objects
 from saas.errors import DomainError
-from saas.extensions import db
 from saas.web.forms import (
     AcceptInviteForm,
     ConfirmForm,
@@ -22,15 +19,13 @@ from saas.web.forms import (
     SettingsForm,
     TokenForm,
 )
-from saas.web.helpers import attach_errors, base_url
+from saas.web.helpers import attach_errors, base_url, start_browser_session
 from tenants import services
-from tenants.models import ADMIN_ROLES, AuditEvent, OutboxMessage, RoleKey
+from tenants.models import ADMIN_ROLES, RoleKey
 from tenants.resolution import attach_ui_tenant, require_admin
 
 bp = Blueprint("tenant", __name__, url_prefix="/t/<slug>")
 attach_ui_tenant(bp, public_endpoints=frozenset({"tenant.accept_invite"}))
-
-PAGE_SIZE = 50
 
 
 def _role_choices() -> list[SelectChoice]:
@@ -40,13 +35,9 @@ def _role_choices() -> list[SelectChoice]:
 
 @bp.get("/")
 def home():
-    objects = (
-        db.session.execute(select(ObjectDefinition).order_by(ObjectDefinition.position))
-        .scalars()
-        .all()
+    return render_template(
+        "tenant/home.html", objects=list_objects(), member_count=len(services.members())
     )
-    member_count = len(services.members())
-    return render_template("tenant/home.html", objects=objects, member_count=member_count)
 
 
 @bp.get("/users")
@@ -145,10 +136,7 @@ def accept_invite(token: str):
             status = err.status
         else:
             if user is None:
-                joined.current_session_id = accounts.open_session(
-                    joined, request.user_agent.string, request.remote_addr or ""
-                )
-                login_user(joined)
+                start_browser_session(joined)
             flash(_("Welcome to %(company)s!", company=g.tenant.name), "success")
             return redirect(url_for("tenant.home"))
     return render_template("tenant/accept_invite.html", invitation=invitation, form=form), status
@@ -221,46 +209,10 @@ def _page() -> int:
 @bp.get("/outbox")
 @require_admin
 def outbox():
-    page = _page()
-    total = db.session.execute(select(func.count()).select_from(OutboxMessage)).scalar_one()
-    messages = (
-        db.session.execute(
-            select(OutboxMessage)
-            .order_by(OutboxMessage.id.desc())
-            .limit(PAGE_SIZE)
-            .offset((page - 1) * PAGE_SIZE)
-        )
-        .scalars()
-        .all()
-    )
-    return render_template(
-        "tenant/outbox.html",
-        messages=messages,
-        page=page,
-        pages=max(1, -(-total // PAGE_SIZE)),
-        total=total,
-    )
+    return render_template("tenant/outbox.html", listing=services.outbox_page(_page()))
 
 
 @bp.get("/audit")
 @require_admin
 def audit_log():
-    page = _page()
-    total = db.session.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
-    events = (
-        db.session.execute(
-            select(AuditEvent)
-            .order_by(AuditEvent.id.desc())
-            .limit(PAGE_SIZE)
-            .offset((page - 1) * PAGE_SIZE)
-        )
-        .scalars()
-        .all()
-    )
-    return render_template(
-        "tenant/audit.html",
-        events=events,
-        page=page,
-        pages=max(1, -(-total // PAGE_SIZE)),
-        total=total,
-    )
+    return render_template("tenant/audit.html", listing=services.audit_page(_page()))
