@@ -31,8 +31,8 @@ def _enter(slug: str | None):
     return tenant
 
 
-def attach_ui_tenant(bp: Blueprint, *, public_endpoints: frozenset[str] = frozenset()) -> None:
-    """Every route of ``bp`` (prefix ``/t/<slug>``) runs inside the tenant, as a member."""
+def _carry_slug(bp: Blueprint) -> None:
+    """Take ``<slug>`` out of the view arguments and put it back into URLs built in the request."""
 
     @bp.url_value_preprocessor
     def _pop_slug(endpoint: str | None, values: dict[str, Any] | None) -> None:
@@ -42,6 +42,12 @@ def attach_ui_tenant(bp: Blueprint, *, public_endpoints: frozenset[str] = frozen
     def _add_slug(endpoint: str, values: dict[str, Any]) -> None:
         if "slug" not in values and g.get("tenant_slug"):
             values["slug"] = g.tenant_slug
+
+
+def attach_ui_tenant(bp: Blueprint, *, public_endpoints: frozenset[str] = frozenset()) -> None:
+    """Every route of ``bp`` (prefix ``/t/<slug>``) runs inside the tenant, as a member."""
+
+    _carry_slug(bp)
 
     @bp.before_request
     def _resolve() -> Any:
@@ -64,14 +70,7 @@ def attach_ui_tenant(bp: Blueprint, *, public_endpoints: frozenset[str] = frozen
 def attach_api_tenant(bp: Blueprint) -> None:
     """Every route of ``bp`` (prefix ``/api/v1/t/<slug>``) needs a token of that tenant."""
 
-    @bp.url_value_preprocessor
-    def _pop_slug(endpoint: str | None, values: dict[str, Any] | None) -> None:
-        g.tenant_slug = (values or {}).pop("slug", None)
-
-    @bp.url_defaults
-    def _add_slug(endpoint: str, values: dict[str, Any]) -> None:
-        if "slug" not in values and g.get("tenant_slug"):
-            values["slug"] = g.tenant_slug
+    _carry_slug(bp)
 
     @bp.before_request
     def _resolve() -> None:

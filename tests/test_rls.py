@@ -98,31 +98,21 @@ def test_app_role_sees_nothing_without_context_and_cannot_write_across(settings,
                     r[0] for r in app_conn.execute(f"SELECT DISTINCT tenant_id FROM {table}")
                 }
                 assert tenants_seen == {a.tenant_id}, f"{table} showed {tenants_seen}"
-            # Copy one of A's rows as B's: the policy's WITH CHECK must refuse it.
-            with (
-                pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"),
-                app_conn.transaction(),
+            # Copy one of A's rows as B's, or move A's rows to B: WITH CHECK must refuse both.
+            for statement in (
+                f"INSERT INTO {table} SELECT (jsonb_populate_record(NULL::{table}, "
+                f"to_jsonb(x) || jsonb_build_object('tenant_id', %s::bigint))).* "
+                f"FROM {table} x LIMIT 1",
+                f"UPDATE {table} SET tenant_id = %s",
             ):
-                app_conn.execute(
-                    "SELECT set_config('app.tenant_id', %s, true)", (str(a.tenant_id),)
-                )
-                app_conn.execute(
-                    f"INSERT INTO {table} SELECT (jsonb_populate_record(NULL::{table}, "
-                    f"to_jsonb(x) || jsonb_build_object('tenant_id', %s::bigint))).* "
-                    f"FROM {table} x LIMIT 1",
-                    (b.tenant_id,),
-                )
-            with (
-                pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"),
-                app_conn.transaction(),
-            ):
-                app_conn.execute(
-                    "SELECT set_config('app.tenant_id', %s, true)", (str(a.tenant_id),)
-                )
-                app_conn.execute(
-                    f"UPDATE {table} SET tenant_id = %s",
-                    (b.tenant_id,),
-                )
+                with (
+                    pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"),
+                    app_conn.transaction(),
+                ):
+                    app_conn.execute(
+                        "SELECT set_config('app.tenant_id', %s, true)", (str(a.tenant_id),)
+                    )
+                    app_conn.execute(statement, (b.tenant_id,))
 
 
 def test_context_does_not_leak_to_the_next_transaction(app, make_company):
