@@ -75,7 +75,8 @@ def _default_messages() -> dict[int, str]:
 def _describe(err: HTTPException) -> str:
     """The error's own description, or a translated one when werkzeug's stock text is all."""
     stock = type(err).description
-    if err.description and err.description != stock:
+    # Flask-Limiter describes a 429 by its limit ("10 per 1 hour"): say it in the user's words.
+    if err.description and err.description != stock and err.code != 429:
         return err.description
     return _default_messages().get(err.code or 500, err.description or "")
 

@@ -223,6 +223,8 @@ def test_sessions_expire_when_idle_or_too_old(app, login, make_company):
         db.session.commit()
     assert idle.get(f"/t/{company.slug}/").status_code == 302
     assert old.get(f"/t/{company.slug}/").status_code == 302
+    with app.app_context():
+        assert active_sessions(company.owner_id) == []
     assert login(company.owner_email).get(f"/t/{company.slug}/").status_code == 200
 
 

@@ -155,6 +155,9 @@ def test_signup_is_rate_limited(settings):
     client = limited.test_client()
     codes = [client.post("/api/v1/signup", json={}).status_code for _ in range(3)]
     assert codes == [400, 400, 429]
+    limited_response = client.post("/api/v1/signup", json={})
+    assert limited_response.headers["Retry-After"]
+    assert "Too many attempts" in limited_response.get_json()["message"]
     assert client.get("/signup").status_code == 200  # the page itself is not limited
 
 

@@ -110,10 +110,18 @@ def revoke_all_sessions(user_id: int, *, keep: str | None = None) -> None:
 
 
 def active_sessions(user_id: int) -> list[UserSession]:
+    """The user's sessions that still work (not revoked, not expired)."""
+    settings = current_app.config["KEHU_SETTINGS"]
+    now = datetime.now(UTC)
     return list(
         db.session.execute(
             select(UserSession)
-            .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+            .where(
+                UserSession.user_id == user_id,
+                UserSession.revoked_at.is_(None),
+                UserSession.last_seen_at > now - timedelta(days=settings.session_idle_days),
+                UserSession.created_at > now - timedelta(days=settings.session_max_days),
+            )
             .order_by(UserSession.last_seen_at.desc())
         ).scalars()
     )
