@@ -1,0 +1,75 @@
+"""Date and time: an instant, stored in UTC, shown in the user's time zone.
+
+A value without an offset is read in the user's time zone (what a person typing means).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask_babel import gettext as _
+from marshmallow import fields as ma
+from sqlalchemy import ColumnElement, DateTime, cast
+
+from custom_fields.types import register
+from custom_fields.types._common import empty
+from custom_fields.types.base import Context, FieldSpec, FieldType, FieldValueError
+from custom_fields.types.date import DATE_OPERATORS
+
+
+def _utc_iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@register
+class DateTimeType(FieldType):
+    name = "datetime"
+    kind = "datetime"
+    widget = "datetime"
+    operators = DATE_OPERATORS
+    convertible_to = frozenset({"date", "text"})
+
+    def clean(self, raw: Any, spec: FieldSpec, ctx: Context) -> dt.datetime | None:
+        if empty(raw):
+            return None
+        if isinstance(raw, dt.datetime):
+            value = raw
+        elif isinstance(raw, str):
+            try:
+                value = dt.datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+            except ValueError as exc:
+                raise FieldValueError(_("Enter a date and time as YYYY-MM-DDTHH:MM.")) from exc
+        else:
+            raise FieldValueError(_("Enter a date and time as YYYY-MM-DDTHH:MM."))
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=ZoneInfo(ctx.timezone))
+        return value.astimezone(dt.UTC).replace(microsecond=0)
+
+    def to_storage(self, value: Any) -> Any:
+        return None if value is None else _utc_iso(value)
+
+    def from_storage(self, stored: Any) -> Any:
+        return None if stored is None else dt.datetime.fromisoformat(stored.replace("Z", "+00:00"))
+
+    def sql(self, data: ColumnElement[Any], key: str, spec: FieldSpec) -> ColumnElement[Any]:
+        return cast(data[key].astext, DateTime(timezone=True))
+
+    def display(self, value: Any, spec: FieldSpec, ctx: Context) -> str:
+        from babel.dates import format_datetime
+
+        if value is None:
+            return ""
+        return format_datetime(
+            value, format="medium", tzinfo=ZoneInfo(ctx.timezone), locale=ctx.locale
+        )
+
+    def export(self, value: Any, spec: FieldSpec, ctx: Context) -> Any:
+        # Spreadsheets have no time zones: export the wall-clock time the user sees.
+        return (
+            None if value is None else value.astimezone(ZoneInfo(ctx.timezone)).replace(tzinfo=None)
+        )
+
+    def api_field(self, spec: FieldSpec) -> ma.Field:
+        return ma.DateTime(allow_none=True, metadata={"description": spec.label_en})
