@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         return load_session(session_id)
 
     import custom_fields.models  # noqa: F401
+    import saas.records.models  # noqa: F401
     import tenants.models  # noqa: F401
 
     _register_blueprints(app)

@@ -38,6 +38,8 @@ class Tenant(db.Model):
     default_locale: Mapped[str] = mapped_column(String(10), default="zh_CN")
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    #: Bumped by every metadata change; processes compare it to drop cached definitions.
+    metadata_version: Mapped[int] = mapped_column(BigInteger, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     def __repr__(self) -> str:

@@ -230,7 +230,8 @@ def api(app):
 
         def __getattr__(self, method: str):
             def call(path: str, **kwargs):
-                return getattr(self.client, method)(path, headers=self.headers, **kwargs)
+                headers = {**self.headers, **kwargs.pop("headers", {})}
+                return getattr(self.client, method)(path, headers=headers, **kwargs)
 
             return call
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from marshmallow import Schema
@@ -90,8 +91,12 @@ class FieldType:
     options_schema: ClassVar[type[Schema]] = NoOptions
 
     def load_options(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
-        """Validate a field's options (marshmallow raises ``ValidationError`` naming the key)."""
-        return self.options_schema().load(dict(raw or {}))
+        """Validate a field's options (marshmallow raises ``ValidationError`` naming the key).
+
+        The result is plain JSON (decimals as strings), ready for the JSONB ``options`` column.
+        """
+        loaded = self.options_schema().load(dict(raw or {}))
+        return {k: str(v) if isinstance(v, Decimal) else v for k, v in loaded.items()}
 
     def clean(self, raw: Any, spec: FieldSpec, ctx: Context) -> Any:
         """Turn an API or form value into the canonical Python value (``None`` for empty)."""

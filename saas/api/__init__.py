@@ -8,7 +8,9 @@ from saas.extensions import api, csrf
 
 
 def register_api(app: Flask) -> None:
+    from saas.api.metadata import bp as metadata_bp
     from saas.api.public import bp as public_bp
+    from saas.api.records import bp as records_bp
     from saas.api.tenant import bp as tenant_bp
 
     api.init_app(app)
@@ -17,5 +19,9 @@ def register_api(app: Flask) -> None:
     )
     csrf.exempt(public_bp)  # token-authenticated or anonymous: no cookies, no CSRF
     csrf.exempt(tenant_bp)
+    csrf.exempt(metadata_bp)
+    csrf.exempt(records_bp)
     api.register_blueprint(public_bp, url_prefix="/api/v1")
     api.register_blueprint(tenant_bp, url_prefix="/api/v1/t/<slug>")
+    api.register_blueprint(metadata_bp, url_prefix="/api/v1/t/<slug>")
+    api.register_blueprint(records_bp, url_prefix="/api/v1/t/<slug>")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from flask import g
 
-from custom_fields.services import list_objects
 from saas.api.blueprint import ApiBlueprint as Blueprint
 from saas.api.schemas import (
     AuditOut,
@@ -15,7 +14,6 @@ from saas.api.schemas import (
     MemberOut,
     MemberPatch,
     MeOut,
-    ObjectOut,
     SettingsPatch,
     TenantOut,
 )
@@ -95,14 +93,6 @@ def get_settings():
 def patch_settings(body: dict):
     """Change the company settings (owners and admins)."""
     return services.update_settings(g.membership, **body)
-
-
-@bp.get("/objects")
-@bp.doc(security=SECURITY)
-@bp.response(200, ObjectOut(many=True))
-def get_objects():
-    """The objects of this tenant (standard and custom)."""
-    return list_objects()
 
 
 @bp.get("/audit")

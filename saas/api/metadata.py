@@ -1,0 +1,198 @@
+"""Metadata API under ``/api/v1/t/<slug>/objects``: objects and their custom fields."""
+
+from __future__ import annotations
+
+from flask import g
+from marshmallow import INCLUDE, Schema, fields, validate
+
+from custom_fields import services
+from saas.api.blueprint import ApiBlueprint
+from saas.api.schemas import ObjectOut, StrictSchema
+from tenants.resolution import attach_api_tenant
+
+bp = ApiBlueprint("api_metadata", __name__, description="Objects and custom fields")
+attach_api_tenant(bp)
+SECURITY = [{"bearerAuth": []}]
+
+
+class FieldIn(Schema):
+    """A field: the common properties below plus the options of its type (see docs/fields.md)."""
+
+    class Meta:
+        unknown = INCLUDE  # type options are checked by the field type, which names bad keys
+
+    key = fields.String(metadata={"description": "Immutable key, e.g. budget_2024"})
+    type = fields.String(metadata={"description": "text, long_text, integer, … formula"})
+    label = fields.Raw(metadata={"description": 'One text, or {"en": …, "zh": …}'})
+    label_en = fields.String()
+    label_zh = fields.String()
+    help = fields.Raw()
+    required = fields.Raw(metadata={"type": "boolean"})
+    unique = fields.Raw(metadata={"type": "boolean"})
+    indexed = fields.Raw(metadata={"type": "boolean"})
+    searchable = fields.Raw(metadata={"type": "boolean"})
+    active = fields.Raw(metadata={"type": "boolean"})
+    default = fields.Raw(allow_none=True)
+    values = fields.Raw(metadata={"description": "Picklists: [{code, label, colour, active}]"})
+
+
+class PicklistValueOut(Schema):
+    code = fields.String()
+    label_en = fields.String()
+    label_zh = fields.String()
+    colour = fields.String(allow_none=True)
+    active = fields.Boolean()
+
+
+class FieldOut(Schema):
+    key = fields.String()
+    type = fields.String()
+    label_en = fields.String()
+    label_zh = fields.String()
+    help_en = fields.String()
+    help_zh = fields.String()
+    required = fields.Boolean()
+    unique = fields.Boolean()
+    indexed = fields.Boolean()
+    searchable = fields.Boolean()
+    active = fields.Boolean()
+    position = fields.Integer()
+    default = fields.Raw(allow_none=True)
+    options = fields.Dict()
+    values = fields.List(fields.Nested(PicklistValueOut), allow_none=True)
+    access = fields.Dict(keys=fields.String(), values=fields.String())
+    deleted_at = fields.String(allow_none=True)
+
+
+class FieldListQuery(StrictSchema):
+    deleted = fields.Boolean(
+        load_default=False, metadata={"description": "List deleted (restorable) fields"}
+    )
+
+
+class OrderIn(StrictSchema):
+    keys = fields.List(fields.String(), required=True, validate=validate.Length(max=1000))
+
+
+class AccessIn(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+
+@bp.get("/objects")
+@bp.doc(security=SECURITY)
+@bp.response(200, ObjectOut(many=True))
+def get_objects():
+    """The objects of this tenant (standard and custom)."""
+    return services.list_objects()
+
+
+class ObjectIn(Schema):
+    class Meta:
+        unknown = INCLUDE  # the service names unknown properties
+
+    key = fields.String()
+    label = fields.Raw(metadata={"description": 'One text, or {"en": …, "zh": …}'})
+    plural = fields.Raw()
+    icon = fields.String()
+
+
+@bp.post("/objects")
+@bp.doc(security=SECURITY)
+@bp.arguments(ObjectIn)
+@bp.response(201, ObjectOut)
+def create_object(body: dict):
+    """Create a custom object (owners and admins)."""
+    return services.create_object(g.membership, body)
+
+
+@bp.patch("/objects/<object_key>")
+@bp.doc(security=SECURITY)
+@bp.arguments(ObjectIn)
+@bp.response(200, ObjectOut)
+def update_object(body: dict, object_key: str):
+    """Rename an object or change its icon."""
+    return services.update_object(g.membership, object_key, body)
+
+
+@bp.get("/objects/<object_key>")
+@bp.doc(security=SECURITY)
+@bp.response(200, ObjectOut)
+def get_object(object_key: str):
+    """One object."""
+    return services.get_object(object_key)
+
+
+@bp.get("/objects/<object_key>/fields")
+@bp.doc(security=SECURITY)
+@bp.arguments(FieldListQuery, location="query")
+@bp.response(200, FieldOut(many=True))
+def list_fields(query: dict, object_key: str):
+    """The object's custom fields in display order."""
+    return [
+        services.describe(f) for f in services.list_fields(object_key, deleted=query["deleted"])
+    ]
+
+
+@bp.post("/objects/<object_key>/fields")
+@bp.doc(security=SECURITY)
+@bp.arguments(FieldIn)
+@bp.response(201, FieldOut)
+def create_field(body: dict, object_key: str):
+    """Add a custom field (owners and admins)."""
+    return services.describe(services.create_field(g.membership, object_key, body))
+
+
+@bp.get("/objects/<object_key>/fields/<field_key>")
+@bp.doc(security=SECURITY)
+@bp.response(200, FieldOut)
+def get_field(object_key: str, field_key: str):
+    """One field, deleted ones included."""
+    return services.describe(services.get_field(object_key, field_key))
+
+
+@bp.patch("/objects/<object_key>/fields/<field_key>")
+@bp.doc(security=SECURITY)
+@bp.arguments(FieldIn)
+@bp.response(200, FieldOut)
+def update_field(body: dict, object_key: str, field_key: str):
+    """Change labels, help, flags, options, default or picklist values."""
+    return services.describe(services.update_field(g.membership, object_key, field_key, body))
+
+
+@bp.delete("/objects/<object_key>/fields/<field_key>")
+@bp.doc(security=SECURITY)
+@bp.response(204)
+def delete_field(object_key: str, field_key: str):
+    """Delete a field; its values are kept and it can be restored."""
+    services.delete_field(g.membership, object_key, field_key)
+
+
+@bp.post("/objects/<object_key>/fields/<field_key>/restore")
+@bp.doc(security=SECURITY)
+@bp.response(200, FieldOut)
+def restore_field(object_key: str, field_key: str):
+    """Bring a deleted field back with its values."""
+    return services.describe(services.restore_field(g.membership, object_key, field_key))
+
+
+@bp.put("/objects/<object_key>/fields/order")
+@bp.doc(security=SECURITY)
+@bp.arguments(OrderIn)
+@bp.response(200, FieldOut(many=True))
+def reorder_fields(body: dict, object_key: str):
+    """Set the display order: every field key exactly once."""
+    return [
+        services.describe(f)
+        for f in services.reorder_fields(g.membership, object_key, body["keys"])
+    ]
+
+
+@bp.put("/objects/<object_key>/fields/<field_key>/access")
+@bp.doc(security=SECURITY)
+@bp.arguments(AccessIn)
+@bp.response(200, FieldOut)
+def set_access(body: dict, object_key: str, field_key: str):
+    """Per role: ``{"member": "read_only", "read_only": "hidden"}``; answers the whole field."""
+    services.set_field_access(g.membership, object_key, field_key, body)
+    return services.describe(services.get_field(object_key, field_key))

@@ -1,0 +1,503 @@
+"""Create, read, update and delete records of any object, validated against its fields.
+
+Values are cleaned by their field type; required, unique, lookup targets, dependent picklists
+and field access per role are enforced here. Updates name the version they read (optimistic
+concurrency); deletes go to the recycle bin. Every change is audited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import g, has_request_context
+from flask_babel import force_locale, get_locale
+from flask_babel import gettext as _
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+from custom_fields import types
+from custom_fields.definitions import FieldInfo, ObjectSchema, schemas
+from custom_fields.errors import NotFound
+from custom_fields.types import Context, FieldValueError
+from custom_fields.types.auto_number import period, render
+from saas.errors import DomainError, ValidationFailed
+from saas.extensions import db
+from saas.records.errors import RecordNotFound, StaleVersion, VersionRequired
+from saas.records.models import (
+    STANDARD_MODELS,
+    AutoNumberCounter,
+    CustomRecord,
+    RecordColumns,
+    UniqueValue,
+)
+from tenants import audit
+from tenants.context import current_tenant_id
+from tenants.models import Membership, MembershipStatus, Tenant
+
+#: Keys of the record JSON that are not fields.
+SYSTEM_KEYS = (
+    "id",
+    "version",
+    "name",
+    "owner_id",
+    "created_at",
+    "updated_at",
+    "created_by",
+    "updated_by",
+)
+MAX_PAGE = 200
+_TEXT_LIKE = {"text", "email", "phone", "url", "auto_number"}
+
+
+@dataclass(frozen=True)
+class Store:
+    """Where an object's records live and how to select them."""
+
+    schema: ObjectSchema
+    model: type[RecordColumns]
+
+    @property
+    def is_custom(self) -> bool:
+        return self.model is CustomRecord
+
+    def query(self, *, deleted: bool = False):
+        model = self.model
+        stmt = select(model).where(
+            model.deleted_at.is_not(None) if deleted else model.deleted_at.is_(None)
+        )
+        if self.is_custom:
+            stmt = stmt.where(CustomRecord.object_id == self.schema.id)
+        return stmt
+
+
+def store(object_key: str) -> Store:
+    schema = schemas(current_tenant_id()).get(object_key)
+    if schema is None:
+        raise NotFound(_("There is no object “%(key)s”.", key=object_key))
+    model = STANDARD_MODELS.get(object_key, CustomRecord) if schema.is_standard else CustomRecord
+    return Store(schema, model)
+
+
+def context() -> Context:
+    """The tenant's currency and the user's language and time zone, for cleaning and display."""
+    tenant = g.get("tenant") if has_request_context() else None
+    if tenant is None:
+        tenant = db.session.get(Tenant, current_tenant_id())
+    locale = str(get_locale() or "en") if has_request_context() else "en"
+    timezone = tenant.timezone
+    member = g.get("membership") if has_request_context() else None
+    if member is not None and member.user.timezone:
+        timezone = member.user.timezone
+    return Context(
+        currency=tenant.currency,
+        timezone=timezone,
+        locale="zh_CN" if locale.startswith("zh") else "en",
+    )
+
+
+def _named(info: FieldInfo, message: str, ctx: Context) -> str:
+    return _("%(field)s: %(message)s", field=info.spec.label(ctx.locale), message=message)
+
+
+def get_record(object_key: str, record_id: int, *, deleted: bool = False) -> RecordColumns:
+    st = store(object_key)
+    record = db.session.execute(
+        st.query(deleted=deleted).where(st.model.id == record_id)
+    ).scalar_one_or_none()
+    if record is None:
+        raise RecordNotFound(_("There is no such record."))
+    return record
+
+
+def list_records(
+    object_key: str, *, limit: int = 50, before_id: int | None = None
+) -> tuple[list[RecordColumns], int | None]:
+    """Newest first, a page at a time; returns the page and the cursor of the next one."""
+    st = store(object_key)
+    limit = max(1, min(limit, MAX_PAGE))
+    stmt = st.query().order_by(st.model.id.desc()).limit(limit + 1)
+    if before_id:
+        stmt = stmt.where(st.model.id < before_id)
+    rows = list(db.session.execute(stmt).scalars())
+    next_cursor = rows[limit - 1].id if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def _check_owner(raw: Any) -> int:
+    try:
+        owner_id = int(raw)
+    except (TypeError, ValueError) as exc:
+        raise FieldValueError(_("Choose a member of this company.")) from exc
+    member = db.session.execute(
+        select(Membership).where(
+            Membership.user_id == owner_id, Membership.status == MembershipStatus.ACTIVE
+        )
+    ).scalar_one_or_none()
+    if member is None:
+        raise FieldValueError(_("Choose a member of this company."))
+    return owner_id
+
+
+def _lookup_exists(target: str, record_id: int) -> bool:
+    try:
+        st = store(target)
+    except NotFound:
+        return False
+    stmt = st.query().where(st.model.id == record_id).with_only_columns(st.model.id)
+    return db.session.execute(stmt).first() is not None
+
+
+def _clean(
+    st: Store, payload: Mapping[str, Any], actor: Membership, *, current: RecordColumns | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Validate a create or update request: (system column values, new ``data``)."""
+    ctx = context()
+    errors: dict[str, list[str]] = {}
+    system: dict[str, Any] = {}
+    data = dict(current.data) if current is not None else {}
+    for key, raw in payload.items():
+        if key == "name":
+            if st.schema.name_pattern:
+                errors[key] = [_("The name is numbered automatically.")]
+            elif raw is None or (isinstance(raw, str) and not raw.strip()):
+                errors[key] = [_("Enter a name.")]
+            elif not isinstance(raw, str) or len(raw.strip()) > 255:
+                errors[key] = [_("Enter a name of at most 255 characters.")]
+            else:
+                system["name"] = raw.strip()
+            continue
+        if key == "owner_id":
+            try:
+                system["owner_id"] = _check_owner(raw)
+            except FieldValueError as exc:
+                errors[key] = [exc.message]
+            continue
+        if key in SYSTEM_KEYS:
+            errors[key] = [_("This value is kept by the system.")]
+            continue
+        info = st.schema.field(key)
+        if info is None or info.access_for(actor.role_key) == "hidden":
+            errors[key] = [_("There is no field “%(key)s”.", key=key)]
+            continue
+        field_type = types.get(info.type)
+        if info.access_for(actor.role_key) == "read_only":
+            errors[key] = [_named(info, _("Your role cannot change this field."), ctx)]
+            continue
+        try:
+            value = field_type.clean(raw, info.spec, ctx)
+        except FieldValueError as exc:
+            errors[key] = [_named(info, exc.message, ctx)]
+            continue
+        stored = field_type.to_storage(value)
+        if stored is None:
+            data.pop(key, None)
+        else:
+            data[key] = stored
+    if current is None:
+        if "name" not in system and not st.schema.name_pattern and "name" not in errors:
+            errors["name"] = [_("Enter a name.")]
+        for info in st.schema.fields:
+            if info.key not in payload and info.default is not None:
+                data[info.key] = info.default
+    for info in st.schema.fields:
+        if info.key in errors:
+            continue
+        field_type = types.get(info.type)
+        value = data.get(info.key)
+        if info.spec.required and field_type.editable and value is None:
+            errors[info.key] = [_named(info, _("A value is required."), ctx)]
+        elif info.type == "lookup" and value is not None and info.key in payload:
+            if not _lookup_exists(info.spec.options["target"], value):
+                errors[info.key] = [_named(info, _("There is no such record."), ctx)]
+        elif info.type == "picklist" and value is not None:
+            controlling = info.spec.options.get("controlling_field")
+            allowed = info.spec.options.get("dependencies", {}).get(str(data.get(controlling)))
+            if controlling and allowed is not None and value not in allowed:
+                message = _(
+                    "This value is not allowed together with the chosen %(other)s.",
+                    other=controlling,
+                )
+                errors[info.key] = [_named(info, message, ctx)]
+    if errors:
+        raise ValidationFailed(errors)
+    return system, data
+
+
+def _next_number(counter: str, start: int, reset_period: str) -> int:
+    table = AutoNumberCounter.__table__
+    stmt = (
+        insert(table)
+        .values(
+            tenant_id=current_tenant_id(), counter=counter, period=reset_period, last_value=start
+        )
+        .on_conflict_do_update(
+            index_elements=["tenant_id", "counter", "period"],
+            set_={"last_value": table.c.last_value + 1},
+        )
+        .returning(table.c.last_value)
+    )
+    return db.session.execute(stmt).scalar_one()
+
+
+def _today() -> dt.date:
+    tenant = db.session.get(Tenant, current_tenant_id())
+    return dt.datetime.now(ZoneInfo(tenant.timezone)).date()
+
+
+def _assign_numbers(st: Store, record: RecordColumns) -> None:
+    today = _today()
+    data = dict(record.data)
+    for info in st.schema.fields:
+        if info.type != "auto_number":
+            continue
+        options = info.spec.options
+        number = _next_number(f"field:{info.id}", options.get("start", 1), period(options, today))
+        data[info.key] = render(options["pattern"], number, today)
+    record.data = data
+    if st.schema.name_pattern:
+        options = {"reset": "never"}
+        number = _next_number(f"object:{st.schema.id}:name", 1, period(options, today))
+        record.name = render(st.schema.name_pattern, number, today)
+
+
+def _unique_key(info: FieldInfo, stored: Any) -> str:
+    if info.type in _TEXT_LIKE and isinstance(stored, str):
+        return stored.casefold()
+    return json.dumps(stored, sort_keys=True, ensure_ascii=False)
+
+
+def _claim_unique(st: Store, record: RecordColumns, before: Mapping[str, Any] | None) -> None:
+    """Claim unique values in the database, which refuses a duplicate even under concurrency.
+
+    ``before`` is the data before an update (``None`` on creation).
+    """
+    ctx = context()
+    for info in st.schema.fields:
+        if not info.unique:
+            continue
+        new = record.data.get(info.key)
+        if before is not None and before.get(info.key) == new:
+            continue
+        db.session.execute(
+            delete(UniqueValue).where(
+                UniqueValue.field_id == info.id, UniqueValue.record_id == record.id
+            )
+        )
+        if new is None:
+            continue
+        try:
+            with db.session.begin_nested():
+                db.session.add(
+                    UniqueValue(field_id=info.id, value=_unique_key(info, new), record_id=record.id)
+                )
+        except IntegrityError as exc:
+            raise DomainError(
+                _named(info, _("This value is already used by another record."), ctx),
+                field=info.key,
+                status=409,
+            ) from exc
+
+
+def create_record(actor: Membership, object_key: str, payload: Mapping[str, Any]) -> RecordColumns:
+    st = store(object_key)
+    system, data = _clean(st, payload, actor, current=None)
+    record = st.model(
+        name=system.get("name"),
+        owner_id=system.get("owner_id", actor.user_id),
+        created_by=actor.user_id,
+        updated_by=actor.user_id,
+        data=data,
+    )
+    if st.is_custom:
+        record.object_id = st.schema.id
+    _assign_numbers(st, record)
+    db.session.add(record)
+    db.session.flush()
+    try:
+        _claim_unique(st, record, None)
+    except DomainError:
+        db.session.rollback()
+        raise
+    audit.record(
+        "record.created",
+        object_key,
+        record.id,
+        after={"name": record.name, "owner_id": record.owner_id, **record.data},
+    )
+    db.session.commit()
+    return record
+
+
+def parse_version(if_match: str | None) -> int:
+    """The version an ``If-Match`` header names (``"v3"``, ``W/"v3"`` or ``3``)."""
+    if not if_match:
+        raise VersionRequired(_("Send the version you read as If-Match (the record's ETag)."))
+    raw = if_match.strip().removeprefix("W/").strip('"').removeprefix("v")
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise DomainError(
+            _('If-Match must be the record\'s ETag, such as "v3".'), status=400
+        ) from exc
+
+
+def update_record(
+    actor: Membership,
+    object_key: str,
+    record_id: int,
+    payload: Mapping[str, Any],
+    expected_version: int,
+) -> RecordColumns:
+    """Apply a change if nobody changed the record since ``expected_version``."""
+    st = store(object_key)
+    record = get_record(object_key, record_id)
+    if record.version != expected_version:
+        raise StaleVersion(
+            _("Someone else changed this record. Reload it and apply your change again."),
+            current=serialize(st, record, actor),
+        )
+    before = {"name": record.name, "owner_id": record.owner_id, **record.data}
+    before_data = dict(record.data)
+    system, data = _clean(st, payload, actor, current=record)
+    for key, value in system.items():
+        setattr(record, key, value)
+    record.data = data
+    record.updated_by = actor.user_id
+    record.updated_at = func.now()
+    try:
+        db.session.flush()
+        _claim_unique(st, record, before_data)
+    except StaleDataError as exc:
+        db.session.rollback()
+        raise StaleVersion(
+            _("Someone else changed this record. Reload it and apply your change again."),
+            current=serialize(st, get_record(object_key, record_id), actor),
+        ) from exc
+    except DomainError:
+        db.session.rollback()
+        raise
+    after = {"name": record.name, "owner_id": record.owner_id, **record.data}
+    changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    if changed:
+        audit.record(
+            "record.updated",
+            object_key,
+            record.id,
+            before={k: before.get(k) for k in sorted(changed)},
+            after={k: after.get(k) for k in sorted(changed)},
+        )
+    db.session.commit()
+    return record
+
+
+def delete_record(actor: Membership, object_key: str, record_id: int) -> None:
+    """Move to the recycle bin (restorable); unique values stay claimed until purged."""
+    record = get_record(object_key, record_id)
+    record.deleted_at = func.now()
+    audit.record("record.deleted", object_key, record.id, before={"name": record.name})
+    db.session.commit()
+
+
+def restore_record(actor: Membership, object_key: str, record_id: int) -> RecordColumns:
+    record = get_record(object_key, record_id, deleted=True)
+    record.deleted_at = None
+    audit.record("record.restored", object_key, record.id, after={"name": record.name})
+    db.session.commit()
+    return record
+
+
+def _python_values(st: Store, record: RecordColumns) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for info in st.schema.fields:
+        stored = record.data.get(info.key)
+        value = types.get(info.type).from_storage(stored) if stored is not None else None
+        if info.type == "currency" and value is not None:
+            value = value["amount"]
+        values[info.key] = value
+    return values
+
+
+def _formula_values(st: Store, record: RecordColumns) -> dict[str, Any]:
+    formulas = [f for f in st.schema.fields if f.type == "formula"]
+    if not formulas:
+        return {}
+    from custom_fields.formula import FormulaError, parse
+
+    values = _python_values(st, record)
+    today = _today()
+    now = dt.datetime.now(dt.UTC)
+    results = {}
+    for info in formulas:
+        try:
+            results[info.key] = parse(info.spec.options["expression"]).evaluate(
+                values, today=today, now=now
+            )
+        except FormulaError:
+            results[info.key] = None
+    return results
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return str(value)  # Decimal: exact, as the API sends numbers with decimals
+
+
+def serialize(st: Store, record: RecordColumns, actor: Membership) -> dict[str, Any]:
+    """The record as the API shows it to ``actor``: hidden fields left out, formulas computed."""
+    body: dict[str, Any] = {
+        "id": record.id,
+        "version": record.version,
+        "name": record.name,
+        "owner_id": record.owner_id,
+        "created_at": record.created_at.isoformat(),
+        "updated_at": record.updated_at.isoformat()
+        if isinstance(record.updated_at, dt.datetime)
+        else None,
+        "created_by": record.created_by,
+        "updated_by": record.updated_by,
+    }
+    formulas = _formula_values(st, record)
+    for info in st.schema.fields:
+        if info.access_for(actor.role_key) == "hidden":
+            continue
+        if info.type == "formula":
+            body[info.key] = _json(formulas.get(info.key))
+            continue
+        stored = record.data.get(info.key)
+        field_type = types.get(info.type)
+        body[info.key] = (
+            None if stored is None else field_type.to_api(field_type.from_storage(stored))
+        )
+    return body
+
+
+def display_values(
+    st: Store, record: RecordColumns, actor: Membership
+) -> list[tuple[FieldInfo, str]]:
+    """(field, text in the user's language) for the record page."""
+    ctx = context()
+    formulas = _formula_values(st, record)
+    rows = []
+    with force_locale(ctx.locale):
+        for info in st.schema.fields:
+            if info.access_for(actor.role_key) == "hidden":
+                continue
+            if info.type == "formula":
+                value = formulas.get(info.key)
+                rows.append((info, "" if value is None else str(value)))
+                continue
+            stored = record.data.get(info.key)
+            field_type = types.get(info.type)
+            value = None if stored is None else field_type.from_storage(stored)
+            rows.append((info, field_type.display(value, info.spec, ctx)))
+    return rows
