@@ -691,16 +691,24 @@ def restore_field(actor: Membership, object_key: str, field_key: str) -> FieldDe
 
 
 def _formulas_using(field: FieldDefinition) -> list[str]:
+    """Keys of the live formula fields whose expression uses ``field``."""
+    formulas = (
+        db.session.execute(
+            select(FieldDefinition).where(
+                FieldDefinition.object_id == field.object_id,
+                FieldDefinition.type == "formula",
+                FieldDefinition.deleted_at.is_(None),
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if not formulas:
+        return []
     from custom_fields.formula import FormulaError, parse
 
     users = []
-    for other in db.session.execute(
-        select(FieldDefinition).where(
-            FieldDefinition.object_id == field.object_id,
-            FieldDefinition.type == "formula",
-            FieldDefinition.deleted_at.is_(None),
-        )
-    ).scalars():
+    for other in formulas:
         try:
             if field.key in parse(other.options["expression"]).references:
                 users.append(other.key)

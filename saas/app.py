@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from flask import Flask, g, request, session
+from flask import Flask, g, has_request_context, request, session
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -19,6 +19,8 @@ LOCALES = ("zh_CN", "en")
 
 
 def _select_locale() -> str:
+    if not has_request_context():
+        return _job_locale()
     if current_user.is_authenticated and current_user.locale in LOCALES:
         return current_user.locale
     member = g.get("membership")  # an API token's person
@@ -33,7 +35,20 @@ def _select_locale() -> str:
     return "zh_CN" if best and best.startswith("zh") else "en"
 
 
+def _job_locale() -> str:
+    """Outside a request (a worker's job) messages speak the tenant's default language."""
+    from saas.extensions import db
+    from tenants.context import peek_tenant_id
+    from tenants.models import Tenant
+
+    tenant_id = peek_tenant_id()
+    tenant = db.session.get(Tenant, tenant_id) if tenant_id is not None else None
+    return tenant.default_locale if tenant is not None else "en"
+
+
 def _select_timezone() -> str:
+    if not has_request_context():
+        return "UTC"
     if current_user.is_authenticated and current_user.timezone:
         return current_user.timezone
     member = g.get("membership")
@@ -76,7 +91,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         return load_session(session_id)
 
     import custom_fields.models  # noqa: F401
-    import saas.records.models  # noqa: F401
+    import saas.records.models
+    import saas.tracked  # noqa: F401
     import tenants.models  # noqa: F401
 
     _register_blueprints(app)

@@ -47,7 +47,20 @@ FORM_BODY = {
     "timezone": "UTC",
     "currency": "USD",
 }
+# Extra form fields for particular UI endpoints (on top of FORM_BODY).
+FORM_BODIES = {
+    "admin.objects": {"key": "a_probe_object", "label_en": "Probe"},
+    "admin.edit_object": {"label_en": "hijacked", "label_zh": "hijacked"},
+    "admin.new_field": {"key": "a_probe_field", "label_en": "x"},
+    "admin.edit_field": {"label_en": "hijacked", "label_zh": "hijacked"},
+    "admin.move_field": {"direction": "up"},
+    "admin.reorder": {"keys": "b_only_field"},
+    "admin.save_values": {"values-0-code": "X", "values-0-label_en": "hijacked"},
+    "admin.save_access": {"access-member": "hidden", "access-read_only": "hidden"},
+}
 API_BODIES = {
+    "api_metadata.convert_field": {"type": "integer", "clear_failures": True},
+    "api_metadata.preview_conversion": {"type": "integer"},
     "api_records.create_record": {"name": "A's probe"},
     "api_records.update_record": {"name": "hijacked"},
     "api_metadata.create_field": {"key": "a_probe_field", "type": "text", "label": "x"},
@@ -74,6 +87,7 @@ class TenantB:
     session_id: str
     field_key: str
     record_id: int
+    job_id: str
 
 
 @pytest.fixture
@@ -121,6 +135,13 @@ def two_tenants(app, make_company, login, drain_jobs):
             "account",
             {"name": "Bravo secret customer", b_field_key: "Bravo secret value"},
         ).id
+        from custom_fields import maintenance
+        from custom_fields.services import delete_field
+
+        b_actor = services.membership(b.owner_id)
+        create_field(b_actor, "account", {"key": "b_doomed", "type": "text", "label": "Doomed"})
+        delete_field(b_actor, "account", "b_doomed")
+        b_job_id = maintenance.purge_field(b_actor, "account", "b_doomed").id
     drain_jobs()
     return (
         a,
@@ -136,6 +157,7 @@ def two_tenants(app, make_company, login, drain_jobs):
             b_session,
             b_field_key,
             b_record_id,
+            b_job_id,
         ),
         b_client,
     )
@@ -150,6 +172,7 @@ def _params_for(rule, b: TenantB) -> dict[str, object]:
         "session_id": b.session_id,
         "field_key": b.field_key,
         "record_id": b.record_id,
+        "job_id": b.job_id,
         "filename": "app.css",
     }
     # Names that exist in every tenant: on their own they point at A's data, not B's.
@@ -228,7 +251,8 @@ def test_walk_every_route_as_tenant_a_with_tenant_b_ids(app, two_tenants, login,
                         kwargs["headers"] = {"If-Match": '"v1"'}
                     response = getattr(token_api, method.lower())(path, **kwargs)
                 else:
-                    kwargs = {"data": FORM_BODY} if method == "POST" else {}
+                    body = {**FORM_BODY, **FORM_BODIES.get(rule.endpoint, {})}
+                    kwargs = {"data": body} if method == "POST" else {}
                     response = ui.open(path, method=method, **kwargs)
                 walked += 1
                 if rule.endpoint in TENANT_PUBLIC_ENDPOINTS and slug == b.slug:
@@ -270,6 +294,10 @@ def test_walk_every_route_as_tenant_a_with_tenant_b_ids(app, two_tenants, login,
                 None,
                 {},
             )
+            from custom_fields.services import get_object, list_objects
+
+            assert get_object("account").label_en == "Customer"
+            assert "a_probe_object" not in {o.key for o in list_objects()}
             from saas.records.services import get_record
 
             b_record = get_record("account", b.record_id)

@@ -72,7 +72,25 @@ class TextLike(FieldType):
     kind = "text"
     operators = TEXT_OPERATORS
     options_schema = TextOptions
-    convertible_to = frozenset({"text", "long_text", "picklist", "email", "phone", "url"})
+    # Text holds whatever was imported: any typed field may be made of it (the preview tells
+    # which values fail).
+    convertible_to = frozenset(
+        {
+            "long_text",
+            "integer",
+            "decimal",
+            "currency",
+            "percent",
+            "date",
+            "datetime",
+            "boolean",
+            "picklist",
+            "multi_picklist",
+            "email",
+            "phone",
+            "url",
+        }
+    )
 
     def clean(self, raw: Any, spec: FieldSpec, ctx: Context) -> str | None:
         if empty(raw):

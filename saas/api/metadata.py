@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import g
 from marshmallow import INCLUDE, Schema, fields, validate
 
-from custom_fields import services
+from custom_fields import maintenance, services
 from saas.api.blueprint import ApiBlueprint
-from saas.api.schemas import ObjectOut, StrictSchema
-from tenants.resolution import attach_api_tenant
+from saas.api.schemas import JobOut, ObjectOut, StrictSchema
+from tenants.resolution import attach_api_tenant, require_admin
 
 bp = ApiBlueprint("api_metadata", __name__, description="Objects and custom fields")
 attach_api_tenant(bp)
@@ -196,3 +196,49 @@ def set_access(body: dict, object_key: str, field_key: str):
     """Per role: ``{"member": "read_only", "read_only": "hidden"}``; answers the whole field."""
     services.set_field_access(g.membership, object_key, field_key, body)
     return services.describe(services.get_field(object_key, field_key))
+
+
+class ConversionIn(Schema):
+    """The new ``type`` and its options; picklists also ``values``."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    type = fields.String(required=True)
+    clear_failures = fields.Boolean(load_default=False)
+
+
+class ConversionPreviewOut(Schema):
+    type = fields.String()
+    total = fields.Integer()
+    scanned = fields.Integer()
+    converts = fields.Integer()
+    fails = fields.Integer()
+    samples = fields.List(fields.Dict())
+
+
+@bp.post("/objects/<object_key>/fields/<field_key>/conversion/preview")
+@bp.doc(security=SECURITY)
+@require_admin
+@bp.arguments(ConversionIn)
+@bp.response(200, ConversionPreviewOut)
+def preview_conversion(body: dict, object_key: str, field_key: str):
+    """How many values would convert to the new type and samples of those that would not."""
+    return maintenance.preview_conversion(object_key, field_key, body)
+
+
+@bp.post("/objects/<object_key>/fields/<field_key>/conversion")
+@bp.doc(security=SECURITY)
+@bp.arguments(ConversionIn)
+@bp.response(202, JobOut)
+def convert_field(body: dict, object_key: str, field_key: str):
+    """Convert every value in a background job; follow it at ``/jobs/<id>``."""
+    return maintenance.start_conversion(g.membership, object_key, field_key, body)
+
+
+@bp.post("/objects/<object_key>/fields/<field_key>/purge")
+@bp.doc(security=SECURITY)
+@bp.response(202, JobOut)
+def purge_field(object_key: str, field_key: str):
+    """Remove a deleted field and its values for good, in a background job."""
+    return maintenance.purge_field(g.membership, object_key, field_key)

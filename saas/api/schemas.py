@@ -106,3 +106,18 @@ class AuditOut(Schema):
 class AuditQuery(StrictSchema):
     before_id = fields.Integer(validate=validate.Range(min=1))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class JobOut(Schema):
+    id = fields.String()
+    kind = fields.String()
+    status = fields.String(metadata={"description": "queued, running, succeeded or failed"})
+    done = fields.Integer()
+    total = fields.Integer(allow_none=True)
+    percent = fields.Integer(allow_none=True)
+    attempts = fields.Integer()
+    result = fields.Dict(allow_none=True)
+    error = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    started_at = fields.DateTime(allow_none=True)
+    finished_at = fields.DateTime(allow_none=True)

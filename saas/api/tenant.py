@@ -4,19 +4,23 @@ audit trail. Every route needs a bearer token issued in that tenant."""
 from __future__ import annotations
 
 from flask import g
+from flask_babel import gettext as _
 
+from saas import tracked
 from saas.api.blueprint import ApiBlueprint as Blueprint
 from saas.api.schemas import (
     AuditOut,
     AuditQuery,
     InvitationIn,
     InvitationOut,
+    JobOut,
     MemberOut,
     MemberPatch,
     MeOut,
     SettingsPatch,
     TenantOut,
 )
+from saas.errors import DomainError
 from saas.web.helpers import base_url
 from tenants import services
 from tenants.resolution import attach_api_tenant, require_admin
@@ -103,3 +107,14 @@ def patch_settings(body: dict):
 def list_audit(query: dict):
     """Audit events, newest first; page with ``before_id`` (owners and admins)."""
     return services.audit_before(query.get("before_id"), query["limit"])
+
+
+@bp.get("/jobs/<job_id>")
+@bp.doc(security=SECURITY)
+@bp.response(200, JobOut)
+def get_job(job_id: str):
+    """Status and progress of a background job started in this tenant."""
+    row = tracked.get_job(job_id)
+    if row is None:
+        raise DomainError(_("There is no such job."), status=404)
+    return row

@@ -1,0 +1,324 @@
+"""Batched work over existing record values: purging a deleted field, converting a field's type.
+
+Both run as tracked background jobs that commit per batch and report progress; people see the
+job through ``GET /api/v1/t/<slug>/jobs/<id>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from flask_babel import gettext as _
+from marshmallow import ValidationError
+from sqlalchemy import delete, func, literal, select, update
+from sqlalchemy.dialects.postgresql import JSONB
+
+from custom_fields import types
+from custom_fields.definitions import bump_version
+from custom_fields.models import FieldDefinition, ObjectDefinition, PicklistValue
+from custom_fields.services import _load_values, _require_admin, _save_values, _spec, get_field
+from custom_fields.types import Context, FieldSpec, FieldValueError
+from saas import tracked
+from saas.errors import DomainError, ValidationFailed
+from saas.extensions import db
+from saas.jobs import job
+from tenants import audit
+from tenants.context import current_tenant_id
+from tenants.models import Membership, Tenant
+
+BATCH = 5000
+PREVIEW_LIMIT = 100_000
+SAMPLES = 20
+
+
+def _model_and_filter(object_id: int):
+    from saas.records.models import STANDARD_MODELS, CustomRecord
+
+    obj = db.session.execute(
+        select(ObjectDefinition).where(ObjectDefinition.id == object_id)
+    ).scalar_one()
+    if obj.is_standard and obj.key in STANDARD_MODELS:
+        return STANDARD_MODELS[obj.key], []
+    return CustomRecord, [CustomRecord.object_id == obj.id]
+
+
+def _holders(field: FieldDefinition):
+    model, conditions = _model_and_filter(field.object_id)
+    return model, [*conditions, model.data.has_key(field.key)]
+
+
+def _batches(field: FieldDefinition, limit: int | None = None) -> Iterator[list[tuple[int, Any]]]:
+    """(record id, stored value) of the records holding the field, by id, a batch at a time."""
+    model, conditions = _holders(field)
+    last, seen = 0, 0
+    while limit is None or seen < limit:
+        size = BATCH if limit is None else min(BATCH, limit - seen)
+        rows = db.session.execute(
+            select(model.id, model.data[field.key])
+            .where(*conditions, model.id > last)
+            .order_by(model.id)
+            .limit(size)
+        ).all()
+        if not rows:
+            return
+        last, seen = rows[-1][0], seen + len(rows)
+        yield [(r[0], r[1]) for r in rows]
+
+
+def _count_holders(field: FieldDefinition) -> int:
+    model, conditions = _holders(field)
+    return db.session.execute(
+        select(func.count()).select_from(model).where(*conditions)
+    ).scalar_one()
+
+
+# ---------------------------------------------------------------- purge
+
+
+def purge_field(actor: Membership, object_key: str, field_key: str) -> tracked.TrackedJob:
+    """Remove a deleted field's values from every record, then the field itself, for good."""
+    _require_admin(actor)
+    field = get_field(object_key, field_key)
+    if field.deleted_at is None:
+        raise DomainError(_("Delete the field before purging it."), status=409)
+    row = tracked.start(
+        f"field-purge:{field.id}",
+        "field.purge",
+        run_purge,
+        params={"field_id": field.id},
+        created_by=actor.user_id,
+    )
+    audit.record(
+        "field.purge_started",
+        "field",
+        f"{object_key}.{field_key}",
+        before={"key": field.key, "type": field.type},
+    )
+    db.session.commit()
+    return row
+
+
+@job
+def run_purge(job_id: str, field_id: int) -> None:
+    tracked.begin(job_id)
+    try:
+        field = db.session.execute(
+            select(FieldDefinition).where(FieldDefinition.id == field_id)
+        ).scalar_one()
+        model, _conditions = _holders(field)
+        total = _count_holders(field)
+        tracked.progress(job_id, 0, total)
+        done = 0
+        for batch in _batches(field):
+            ids = [record_id for record_id, _value in batch]
+            db.session.execute(
+                update(model)
+                .where(model.id.in_(ids))
+                .values(data=model.data - field.key)
+                .execution_options(synchronize_session=False)
+            )
+            done += len(ids)
+            tracked.progress(job_id, done)
+        db.session.execute(delete(FieldDefinition).where(FieldDefinition.id == field.id))
+        bump_version(current_tenant_id())
+        tracked.finish(job_id, {"purged_values": done})
+    except Exception as exc:
+        tracked.fail(job_id, str(exc))
+        raise
+
+
+# ---------------------------------------------------------------- type conversion
+
+
+def _raw(field_type: str, stored: Any) -> Any:
+    """An old stored value as the input a person would type for the new type."""
+    if stored is None:
+        return None
+    if field_type == "currency":
+        return stored["amount"]
+    if field_type == "multi_picklist":
+        return ";".join(stored)
+    return stored
+
+
+def _target(field: FieldDefinition, payload: Mapping[str, Any], ctx: Context) -> FieldSpec:
+    """Validate the requested new type and options; the field itself is not changed yet."""
+    new_type = payload.get("type")
+    old = types.get(field.type)
+    if new_type not in old.convertible_to:
+        allowed = ", ".join(sorted(old.convertible_to)) or "—"
+        raise ValidationFailed(
+            {
+                "type": [
+                    _(
+                        "A %(old)s field converts only to: %(allowed)s.",
+                        old=field.type,
+                        allowed=allowed,
+                    )
+                ]
+            }
+        )
+    options = {k: v for k, v in payload.items() if k not in {"type", "values", "clear_failures"}}
+    try:
+        loaded = types.get(new_type).load_options(options)
+    except ValidationError as exc:
+        raise ValidationFailed(
+            {
+                k: [str(m) for m in (v if isinstance(v, list) else [v])]
+                for k, v in exc.messages_dict.items()
+            }
+        ) from exc
+    values = None
+    if new_type in ("picklist", "multi_picklist"):
+        errors: dict[str, list[str]] = {}
+        values = _load_values(payload.get("values"), errors)
+        if errors or not values:
+            raise ValidationFailed(
+                errors or {"values": [_("Give the picklist at least one value.")]}
+            )
+    probe = FieldDefinition(
+        key=field.key,
+        type=new_type,
+        label_en=field.label_en,
+        label_zh=field.label_zh,
+        options=loaded,
+    )
+    return _spec(probe, values or [])
+
+
+def _context() -> Context:
+    tenant = db.session.get(Tenant, current_tenant_id())
+    return Context(currency=tenant.currency, timezone=tenant.timezone)
+
+
+def preview_conversion(
+    object_key: str, field_key: str, payload: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What would convert and what would not, over up to 100,000 records."""
+    field = get_field(object_key, field_key)
+    ctx = _context()
+    spec = _target(field, payload, ctx)
+    new = types.get(spec.type)
+    converted, failing, samples = 0, 0, []
+    for batch in _batches(field, limit=PREVIEW_LIMIT):
+        for record_id, stored in batch:
+            try:
+                new.clean(_raw(field.type, stored), spec, ctx)
+                converted += 1
+            except FieldValueError as exc:
+                failing += 1
+                if len(samples) < SAMPLES:
+                    samples.append({"id": record_id, "value": stored, "error": exc.message})
+    total = _count_holders(field)
+    return {
+        "type": spec.type,
+        "total": total,
+        "scanned": converted + failing,
+        "converts": converted,
+        "fails": failing,
+        "samples": samples,
+    }
+
+
+def start_conversion(
+    actor: Membership, object_key: str, field_key: str, payload: Mapping[str, Any]
+) -> tracked.TrackedJob:
+    """Convert every value in a job; values that do not convert are cleared only when asked,
+    and then kept in the audit trail."""
+    _require_admin(actor)
+    field = get_field(object_key, field_key)
+    if field.deleted_at is not None:
+        raise DomainError(_("Restore the field before changing it."), status=409)
+    _target(field, payload, _context())  # refuse bad requests now, not in the worker
+    row = tracked.start(
+        f"field-convert:{field.id}",
+        "field.convert",
+        run_conversion,
+        params={"field_id": field.id, "payload": dict(payload)},
+        created_by=actor.user_id,
+    )
+    db.session.commit()
+    return row
+
+
+@job
+def run_conversion(job_id: str, field_id: int, payload: dict[str, Any]) -> None:
+    tracked.begin(job_id)
+    try:
+        field = db.session.execute(
+            select(FieldDefinition).where(FieldDefinition.id == field_id)
+        ).scalar_one()
+        ctx = _context()
+        spec = _target(field, payload, ctx)
+        new = types.get(spec.type)
+        model, _conditions = _holders(field)
+        total = _count_holders(field)
+        tracked.progress(job_id, 0, total)
+        failures: dict[str, Any] = {}
+        for batch in _batches(field):
+            for _record_id, stored in batch:
+                try:
+                    new.clean(_raw(field.type, stored), spec, ctx)
+                except FieldValueError:
+                    failures[str(_record_id)] = stored
+        if failures and not payload.get("clear_failures"):
+            tracked.fail(
+                job_id,
+                _(
+                    "%(n)d values do not convert; nothing was changed. Send "
+                    "clear_failures to clear them (they are kept in the audit "
+                    "trail).",
+                    n=len(failures),
+                ),
+            )
+            return
+        done = 0
+        for batch in _batches(field):
+            for record_id, stored in batch:
+                try:
+                    value = new.to_storage(new.clean(_raw(field.type, stored), spec, ctx))
+                except FieldValueError:
+                    value = None
+                new_data = (
+                    model.data - field.key
+                    if value is None
+                    else model.data.op("||")(literal({field.key: value}, JSONB))
+                )
+                db.session.execute(
+                    update(model)
+                    .where(model.id == record_id)
+                    .values(data=new_data)
+                    .execution_options(synchronize_session=False)
+                )
+            done += len(batch)
+            tracked.progress(job_id, done)
+        before = {"type": field.type, "options": dict(field.options or {})}
+        field.type, field.options = spec.type, dict(spec.options)
+        if spec.type in ("picklist", "multi_picklist"):
+            db.session.execute(delete(PicklistValue).where(PicklistValue.field_id == field.id))
+            _save_values(
+                field,
+                [
+                    {
+                        "code": c.code,
+                        "label_en": c.label_en,
+                        "label_zh": c.label_zh,
+                        "colour": c.colour,
+                        "active": c.active,
+                    }
+                    for c in spec.choices
+                ],
+            )
+        audit.record(
+            "field.converted",
+            "field",
+            field.key,
+            before={**before, "cleared_values": failures or None},
+            after={"type": field.type, "options": field.options},
+        )
+        bump_version(current_tenant_id())
+        tracked.finish(job_id, {"converted": done - len(failures), "cleared": len(failures)})
+    except Exception as exc:
+        tracked.fail(job_id, str(exc))
+        raise

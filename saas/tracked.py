@@ -1,0 +1,122 @@
+"""Long work whose state matters: a row per job in Postgres (status, progress, result), the work
+itself on RQ. Starting the same job id twice while it runs returns the running one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Integer, String, Text, func, select, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from saas.extensions import db
+from saas.jobs import enqueue_after_commit
+from tenants.context import TenantScoped, current_tenant_id
+
+ACTIVE = ("queued", "running")
+
+
+class TrackedJob(TenantScoped, db.Model):
+    """A background job someone waits for: what it is, how far it got, what came of it."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    done: Mapped[int] = mapped_column(BigInteger, default=0)
+    total: Mapped[int | None] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def percent(self) -> int | None:
+        if not self.total:
+            return None
+        return min(100, round(100 * self.done / self.total))
+
+
+def get_job(job_id: str) -> TrackedJob | None:
+    return db.session.execute(
+        select(TrackedJob).where(TrackedJob.id == job_id)
+    ).scalar_one_or_none()
+
+
+def start(
+    job_id: str,
+    kind: str,
+    func: Callable[..., Any],
+    *,
+    params: dict[str, Any],
+    created_by: int | None,
+    total: int | None = None,
+    timeout: int = 3600,
+) -> TrackedJob:
+    """Record the job and queue ``func(job_id, **params)`` after the caller commits.
+
+    A job with the same id that is still queued or running is returned as it is.
+    """
+    existing = get_job(job_id)
+    if existing is not None and existing.status in ACTIVE:
+        return existing
+    if existing is None:
+        existing = TrackedJob(id=job_id, kind=kind)
+        db.session.add(existing)
+    existing.status, existing.done, existing.total = "queued", 0, total
+    existing.params, existing.result, existing.error = params, None, None
+    existing.created_by, existing.started_at, existing.finished_at = created_by, None, None
+    enqueue_after_commit(
+        func,
+        job_id,
+        queue_name="default",
+        job_id=f"t{current_tenant_id()}-{job_id.replace(':', '-')}",  # RQ allows [\w-] only
+        timeout=timeout,
+        **params,
+    )
+    return existing
+
+
+def begin(job_id: str) -> TrackedJob:
+    """Worker side: mark running (one more attempt) and commit so waiting people see it."""
+    row = get_job(job_id)
+    if row is None:
+        raise LookupError(f"no tracked job {job_id}")
+    row.status, row.attempts, row.started_at = "running", row.attempts + 1, func.now()
+    db.session.commit()
+    return row
+
+
+def progress(job_id: str, done: int, total: int | None = None) -> None:
+    """Record progress and commit, so it is visible while the job goes on."""
+    values: dict[str, Any] = {"done": done}
+    if total is not None:
+        values["total"] = total
+    db.session.execute(update(TrackedJob).where(TrackedJob.id == job_id).values(**values))
+    db.session.commit()
+
+
+def finish(job_id: str, result: dict[str, Any]) -> None:
+    db.session.execute(
+        update(TrackedJob)
+        .where(TrackedJob.id == job_id)
+        .values(status="succeeded", result=result, finished_at=func.now())
+    )
+    db.session.commit()
+
+
+def fail(job_id: str, message: str) -> None:
+    db.session.rollback()
+    db.session.execute(
+        update(TrackedJob)
+        .where(TrackedJob.id == job_id)
+        .values(status="failed", error=message[:2000], finished_at=func.now())
+    )
+    db.session.commit()

@@ -1,0 +1,111 @@
+"""Batched maintenance over existing values: purging deleted fields and converting types."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from saas.extensions import db
+from tenants.context import tenant_context
+
+
+@pytest.fixture
+def crm(make_company, api):
+    company = make_company()
+    client = api(company.token)
+    base = f"/api/v1/t/{company.slug}"
+    client.post(f"{base}/objects/account/fields",
+                json={"key": "employees_text", "type": "text", "label": "Employees"})
+    ids = []
+    for name, value in (("A", "12"), ("B", "abc"), ("C", " 7 "), ("D", None)):
+        body = {"name": name, **({"employees_text": value} if value is not None else {})}
+        ids.append(client.post(f"{base}/records/account", json=body).get_json()["id"])
+    return company, client, base, ids
+
+
+def _data(app, company, record_id):
+    from saas.records.models import Account
+
+    with app.app_context(), tenant_context(company.tenant_id, db.session):
+        return db.session.execute(
+            select(Account.data).where(Account.id == record_id)).scalar_one()
+
+
+def test_purge_removes_values_and_frees_the_key(app, crm, drain_jobs):
+    company, client, base, ids = crm
+    field = f"{base}/objects/account/fields/employees_text"
+    assert client.post(f"{field}/purge").status_code == 409  # only deleted fields
+    client.delete(field)
+    started = client.post(f"{field}/purge")
+    assert started.status_code == 202
+    job = started.get_json()
+    assert job["status"] == "queued" and job["kind"] == "field.purge"
+    again = client.post(f"{field}/purge").get_json()
+    assert again["id"] == job["id"]  # the same job, not a second one
+    drain_jobs()
+    done = client.get(f"{base}/jobs/{job['id']}").get_json()
+    assert (done["status"], done["done"], done["total"], done["percent"]) == (
+        "succeeded", 3, 3, 100)
+    assert done["result"] == {"purged_values": 3}
+    assert all("employees_text" not in _data(app, company, i) for i in ids)
+    assert client.get(field).status_code == 404
+    assert client.post(f"{base}/objects/account/fields", json={
+        "key": "employees_text", "type": "integer", "label": "Employees"}).status_code == 201
+
+
+def test_conversion_preview_names_what_fails(crm):
+    _, client, base, ids = crm
+    preview = client.post(f"{base}/objects/account/fields/employees_text/conversion/preview",
+                          json={"type": "integer", "min": 0})
+    assert preview.status_code == 200
+    body = preview.get_json()
+    assert (body["total"], body["converts"], body["fails"]) == (3, 2, 1)
+    assert body["samples"] == [{"id": ids[1], "value": "abc", "error": "Enter a number."}]
+    incompatible = client.post(f"{base}/objects/account/fields/employees_text/conversion/preview",
+                               json={"type": "lookup", "target": "account"})
+    assert incompatible.status_code == 400 and "type" in incompatible.get_json()["errors"]
+
+
+def test_conversion_changes_nothing_unless_failures_may_be_cleared(app, crm, drain_jobs):
+    company, client, base, ids = crm
+    url = f"{base}/objects/account/fields/employees_text/conversion"
+    job = client.post(url, json={"type": "integer"}).get_json()
+    drain_jobs()
+    failed = client.get(f"{base}/jobs/{job['id']}").get_json()
+    assert failed["status"] == "failed" and "1 values do not convert" in failed["error"]
+    assert _data(app, company, ids[0])["employees_text"] == "12"
+    assert client.get(f"{base}/objects/account/fields/employees_text").get_json()["type"] == "text"
+
+    job = client.post(url, json={"type": "integer", "clear_failures": True}).get_json()
+    drain_jobs()
+    done = client.get(f"{base}/jobs/{job['id']}").get_json()
+    assert done["status"] == "succeeded" and done["result"] == {"converted": 2, "cleared": 1}
+    assert _data(app, company, ids[0])["employees_text"] == 12
+    assert _data(app, company, ids[2])["employees_text"] == 7
+    assert "employees_text" not in _data(app, company, ids[1])
+    field = client.get(f"{base}/objects/account/fields/employees_text").get_json()
+    assert field["type"] == "integer"
+    record = client.get(f"{base}/records/account/{ids[0]}").get_json()
+    assert record["employees_text"] == 12
+    events = client.get(f"{base}/audit").get_json()
+    converted = next(e for e in events if e["action"] == "field.converted")
+    assert converted["before"]["cleared_values"] == {str(ids[1]): "abc"}  # nothing is lost
+
+
+def test_conversion_to_a_picklist(app, crm, drain_jobs):
+    company, client, base, ids = crm
+    client.post(f"{base}/objects/account/fields", json={"key": "size_text", "type": "text",
+                                                        "label": "Size"})
+    record = client.post(f"{base}/records/account", json={"name": "S", "size_text": "L"}).get_json()
+    url = f"{base}/objects/account/fields/size_text/conversion"
+    job = client.post(url, json={"type": "picklist", "values": ["S", "M", "L"]}).get_json()
+    drain_jobs()
+    assert client.get(f"{base}/jobs/{job['id']}").get_json()["status"] == "succeeded"
+    field = client.get(f"{base}/objects/account/fields/size_text").get_json()
+    assert field["type"] == "picklist" and [v["code"] for v in field["values"]] == ["S", "M", "L"]
+    assert client.get(f"{base}/records/account/{record['id']}").get_json()["size_text"] == "L"
+
+
+def test_unknown_job_is_404(crm):
+    _, client, base, _ = crm
+    assert client.get(f"{base}/jobs/field-purge:999999").status_code == 404
