@@ -128,11 +128,13 @@ def _register_blueprints(app: Flask) -> None:
     from saas.api import register_api
     from saas.health import bp as health_bp
     from saas.web.accounts import bp as accounts_bp
+    from saas.web.admin import bp as admin_bp
     from saas.web.tenant import bp as tenant_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(tenant_bp)
+    app.register_blueprint(admin_bp)
     register_api(app)
 
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField, SelectField, StringField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
@@ -78,3 +86,32 @@ class SettingsForm(FlaskForm):
     default_locale = SelectField(_l("Default language"), choices=LOCALE_CHOICES)
     timezone = StringField(_l("Time zone"), validators=[DataRequired(), Length(max=64)])
     currency = SelectField(_l("Currency"))
+
+
+class ObjectForm(FlaskForm):
+    """A custom object, or the names of any object (the key is left out when renaming)."""
+
+    key = StringField(_l("Key"))
+    label_zh = StringField(_l("Name in Chinese"))
+    label_en = StringField(_l("Name in English"))
+    plural_zh = StringField(_l("Plural in Chinese"))
+    plural_en = StringField(_l("Plural in English"))
+    icon = StringField(_l("Icon"))
+
+
+class FieldForm(FlaskForm):
+    """The properties every custom field has; saas.web.admin adds the options of its type.
+
+    The metadata service checks every value, so that all problems show at once."""
+
+    key = StringField(_l("Key"))
+    label_zh = StringField(_l("Label in Chinese"))
+    label_en = StringField(_l("Label in English"))
+    help_zh = TextAreaField(_l("Help text in Chinese"), render_kw={"rows": 2})
+    help_en = TextAreaField(_l("Help text in English"), render_kw={"rows": 2})
+    required = BooleanField(_l("Required"))
+    unique = BooleanField(_l("Unique"))
+    indexed = BooleanField(_l("Indexed"))
+    searchable = BooleanField(_l("Searchable"))
+    active = BooleanField(_l("Active"))
+    default = StringField(_l("Default value"))
