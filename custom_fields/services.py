@@ -43,6 +43,8 @@ RESERVED_KEYS = frozenset(
         "created_by",
         "updated_by",
         "deleted_at",
+        "new",  # would collide with the admin pages' URLs
+        "order",
     }
 )
 MAX_FIELDS_PER_OBJECT = 500

@@ -28,8 +28,11 @@ def _tenant_tables(owner) -> list[str]:
 
 
 @pytest.fixture
-def populated(app, make_company, drain_jobs, login):
-    """Two companies with a row in every tenant table (invitations, mail, tokens, audit…)."""
+def populated(app, make_company, drain_jobs, login, api):
+    """Two companies with a row in every tenant table (invitations, mail, tokens, audit,
+    fields, picklists, access, records of every object, unique claims, counters, jobs)."""
+    from custom_fields.services import list_objects
+
     a, b = make_company(), make_company()
     for company in (a, b):
         client = login(company.owner_email)
@@ -37,6 +40,27 @@ def populated(app, make_company, drain_jobs, login):
             f"/t/{company.slug}/users/invite",
             data={"email": f"x-{company.slug}@example.com", "role": "member"},
         )
+        rest = api(company.token)
+        base = f"/api/v1/t/{company.slug}"
+        rest.post(f"{base}/objects", json={"key": "vehicle", "label": "Vehicle"})
+        fields = f"{base}/objects/account/fields"
+        for payload in (
+            {"key": "tax_no", "type": "text", "label": "Tax", "unique": True},
+            {"key": "no", "type": "auto_number", "label": "No", "pattern": "{000}"},
+            {"key": "tier", "type": "picklist", "label": "Tier", "values": ["A", "B"]},
+            {"key": "doomed", "type": "text", "label": "Doomed"},
+        ):
+            assert rest.post(fields, json=payload).status_code == 201
+        rest.put(f"{fields}/tier/access", json={"member": "read_only"})
+        rest.delete(f"{fields}/doomed")
+        rest.post(f"{fields}/doomed/purge")
+        with app.app_context(), tenant_context(company.tenant_id, db.session):
+            keys = [o.key for o in list_objects()]
+        for key in keys:
+            body = {"name": f"{key} of {company.slug}"}
+            if key == "account":
+                body["tax_no"] = f"T-{company.slug}"
+            assert rest.post(f"{base}/records/{key}", json=body).status_code == 201, key
     drain_jobs()
     return a, b
 
