@@ -92,8 +92,8 @@ def test_conversion_changes_nothing_unless_failures_may_be_cleared(app, crm, dra
     assert converted["before"]["cleared_values"] == {str(ids[1]): "abc"}  # nothing is lost
 
 
-def test_conversion_to_a_picklist(app, crm, drain_jobs):
-    company, client, base, ids = crm
+def test_conversion_to_a_picklist(crm, drain_jobs):
+    _, client, base, _ = crm
     client.post(f"{base}/objects/account/fields", json={"key": "size_text", "type": "text",
                                                         "label": "Size"})
     record = client.post(f"{base}/records/account", json={"name": "S", "size_text": "L"}).get_json()
