@@ -51,7 +51,9 @@ Types are number, text, boolean, date and datetime. Semantics (identical in Pyth
 * ROUND rounds half away from zero (``ROUND(-2.5) = -3``) to exactly ``digits`` decimals.
 * Text compares, and MIN/MAX order, by Unicode code point; UPPER and LOWER use Unicode simple
   case mapping (one character to one character: ``UPPER('ß')`` stays ``'ß'``). In SQL both come
-  from the ``pg_c_utf8`` collation, so PostgreSQL 17+ with a UTF-8 database is required.
+  from the ``pg_c_utf8`` collation on PostgreSQL 17 and later, and from the libc ``C.utf8``
+  collation before that (PostgreSQL 15 and 16), which behaves the same way; the database must
+  be UTF-8.
 * ADD_DAYS drops the fraction of ``n`` (towards zero) and gives NULL outside 0001-01-01 to
   9999-12-31, the range Python's dates cover. DAYS_BETWEEN, YEAR and MONTH of a datetime use its
   local date.
@@ -66,7 +68,7 @@ step):
   only in SQL.
 * A number outside PostgreSQL's ``numeric`` range (131072 digits before the point) makes the SQL
   statement fail; Python raises :class:`FormulaError` instead.
-* Text results of UPPER, LOWER, MIN and MAX carry an explicit ``COLLATE pg_c_utf8`` in SQL.
+* Text results of UPPER, LOWER, MIN and MAX carry an explicit ``COLLATE`` (see above) in SQL.
   Sorting a list by the formula in the user's language needs the caller's own ``COLLATE`` on the
   whole expression, and combining the result with an expression that has another explicit
   collation is an error in PostgreSQL.
@@ -98,7 +100,9 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_ngettext as _ln
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement, Grouping
+from sqlalchemy.sql.visitors import InternalTraversal
 
 __all__ = ["FIELD_TYPES", "RESULT_TYPES", "Formula", "FormulaError", "parse"]
 
@@ -135,7 +139,10 @@ _PG_MAX_INT_DIGITS = 131072
 _ROUND_DIGITS_LIMIT = 1000
 _FIRST_DAY = date(1, 1, 1)
 _LAST_DAY_NUMBER = (date(9999, 12, 31) - _FIRST_DAY).days
-_COLLATION = "pg_c_utf8"  # code point order and simple case mapping, like Python below
+# Code point order and simple case mapping, like Python below: PostgreSQL's own collation from
+# version 17, glibc's C.utf8 before it (chosen when the statement compiles, by server version).
+_COLLATION_SINCE_17 = "pg_c_utf8"
+_COLLATION_BEFORE_17 = '"C.utf8"'
 
 # Python frames SQLAlchemy's recursive compiler spends per SQL level (measured with SQLAlchemy
 # 2.0: ~11 for a function call, ~5 for an operator, ~3 for a CASE; chains of + * || AND OR are
@@ -979,8 +986,26 @@ def _fits(expression: ColumnElement[Any], type_name: str) -> bool:
     }[type_name]
 
 
+class _CodePointCollated(ColumnElement[Any]):
+    """``expression COLLATE <code point collation>``, named per server version at compile time."""
+
+    inherit_cache = True
+    _traverse_internals = [("element", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, expression: ColumnElement[Any]):
+        self.element = expression
+        self.type = expression.type
+
+
+@compiles(_CodePointCollated)
+def _compile_collated(element: _CodePointCollated, compiler: Any, **kw: Any) -> str:
+    version = getattr(compiler.dialect, "server_version_info", None) or (99,)
+    name = _COLLATION_SINCE_17 if version >= (17,) else _COLLATION_BEFORE_17
+    return f"({compiler.process(element.element, **kw)}) COLLATE {name}"
+
+
 def _collated(expression: ColumnElement[Any]) -> ColumnElement[Any]:
-    return sa.collate(expression, _COLLATION)
+    return _CodePointCollated(expression)
 
 
 class _Compiler:

@@ -311,3 +311,26 @@ def test_record_changes_are_audited(crm, app):
     assert update["target_type"] == "account" and update["target_id"] == str(record["id"])
     assert update["before"] == {"budget": {"amount": "1.00", "currency": "CNY"}, "name": "Audited"}
     assert update["after"]["name"] == "Audited 2"
+
+
+def test_formula_values_are_computed_on_read(make_company, api):
+    from decimal import Decimal
+
+    company = make_company()
+    client = api(company.token)
+    fields = f"/api/v1/t/{company.slug}/objects/account/fields"
+    for payload in (
+        {"key": "qty", "type": "integer", "label": "Qty"},
+        {"key": "price", "type": "decimal", "label": "Price"},
+        {"key": "total", "type": "formula", "label": "Total", "expression": "qty * price"},
+        {"key": "label_text", "type": "formula", "label": "Label",
+         "expression": 'IF(qty > 10, "bulk", "small")'},
+    ):
+        assert client.post(fields, json=payload).status_code == 201, payload
+    base = f"/api/v1/t/{company.slug}/records/account"
+    record = client.post(base, json={"name": "F", "qty": 12, "price": "2.50"}).get_json()
+    assert Decimal(record["total"]) == Decimal("30")
+    assert record["label_text"] == "bulk"
+    empty = client.post(base, json={"name": "G"}).get_json()
+    assert empty["total"] is None and empty["label_text"] == "small"
+    assert client.post(base, json={"name": "H", "total": 5}).status_code == 400
