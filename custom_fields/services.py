@@ -45,6 +45,13 @@ RESERVED_KEYS = frozenset(
         "deleted_at",
         "new",  # would collide with the admin pages' URLs
         "order",
+        # Formula keywords: a field with such a key could not be used in a formula.
+        "true",
+        "false",
+        "null",
+        "and",
+        "or",
+        "not",
     }
 )
 MAX_FIELDS_PER_OBJECT = 500
