@@ -19,6 +19,7 @@ from custom_fields.definitions import bump_version
 from custom_fields.models import FieldDefinition, ObjectDefinition, PicklistValue
 from custom_fields.services import _load_values, _require_admin, _save_values, _spec, get_field
 from custom_fields.types import Context, FieldSpec, FieldValueError
+from custom_fields.types.base import unique_key
 from saas import tracked
 from saas.errors import DomainError, ValidationFailed
 from saas.extensions import db
@@ -71,6 +72,49 @@ def _count_holders(field: FieldDefinition) -> int:
     return db.session.execute(
         select(func.count()).select_from(model).where(*conditions)
     ).scalar_one()
+
+
+# ---------------------------------------------------------------- unique
+
+
+def claim_existing_values(field: FieldDefinition) -> None:
+    """Before a field becomes unique: refuse if records already share a value, else claim every
+    value so that new records are checked against them (in the caller's transaction)."""
+    from saas.records.models import UniqueValue
+
+    seen: dict[str, int] = {}
+    duplicates: list[str] = []
+    for batch in _batches(field):
+        claims = []
+        for record_id, stored in batch:
+            key = unique_key(field.type, stored)
+            if key in seen:
+                if len(duplicates) < 5:
+                    duplicates.append(str(stored))
+                continue
+            seen[key] = record_id
+            claims.append(
+                {
+                    "tenant_id": current_tenant_id(),
+                    "field_id": field.id,
+                    "value": key,
+                    "record_id": record_id,
+                }
+            )
+        if duplicates:
+            raise ValidationFailed(
+                {
+                    "unique": [
+                        _(
+                            "Some records share a value (for example %(values)s); "
+                            "make them different first.",
+                            values=", ".join(duplicates),
+                        )
+                    ]
+                }
+            )
+        if claims:
+            db.session.execute(UniqueValue.__table__.insert(), claims)
 
 
 # ---------------------------------------------------------------- purge

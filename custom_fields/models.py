@@ -1,4 +1,5 @@
-"""The metadata store: each tenant's objects, their fields, picklist values and field access."""
+"""The metadata store: each tenant's objects, their fields, picklist values, field access and
+page layouts."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    ForeignKey,
     ForeignKeyConstraint,
     Identity,
     Integer,
@@ -136,3 +138,29 @@ class FieldAccess(TenantScoped, db.Model):
     field_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     role_key: Mapped[str] = mapped_column(String(40), primary_key=True)
     access: Mapped[str] = mapped_column(String(10))
+
+
+class PageLayout(TenantScoped, db.Model):
+    """How an object's record pages arrange its fields: titled sections of one or two columns.
+
+    ``sections`` is ``[{"title_en", "title_zh", "columns": 1 | 2, "fields": [key, …]}, …]``.
+    Fields a layout does not place are shown in an "Other" section, so a layout never hides one.
+    """
+
+    __tablename__ = "page_layouts"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "object_id"],
+            ["object_definitions.tenant_id", "object_definitions.id"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    object_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    sections: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    updated_by: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )

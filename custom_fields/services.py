@@ -10,7 +10,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from marshmallow import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from custom_fields import types
@@ -638,10 +638,23 @@ def update_field(
     if errors:
         raise ValidationFailed(errors)
     before = describe(field)
+    was_unique = field.unique
     values = _apply(field, payload, creating=False, ctx=_context())
     if values is not None:
         _save_values(field, values)
     db.session.flush()
+    if field.unique and not was_unique:
+        from custom_fields.maintenance import claim_existing_values
+
+        try:
+            claim_existing_values(field)
+        except ValidationFailed:
+            db.session.rollback()
+            raise
+    elif was_unique and not field.unique:
+        from saas.records.models import UniqueValue
+
+        db.session.execute(delete(UniqueValue).where(UniqueValue.field_id == field.id))
     after = describe(field)
     if after != before:
         audit.record(

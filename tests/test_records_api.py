@@ -334,3 +334,27 @@ def test_formula_values_are_computed_on_read(make_company, api):
     empty = client.post(base, json={"name": "G"}).get_json()
     assert empty["total"] is None and empty["label_text"] == "small"
     assert client.post(base, json={"name": "H", "total": 5}).status_code == 400
+
+
+def test_making_a_field_unique_checks_and_claims_existing_values(make_company, api):
+    company = make_company()
+    client = api(company.token)
+    fields = f"/api/v1/t/{company.slug}/objects/account/fields"
+    client.post(fields, json={"key": "code", "type": "text", "label": "Code"})
+    base = f"/api/v1/t/{company.slug}/records/account"
+    first = client.post(base, json={"name": "A", "code": "X-1"}).get_json()
+    client.post(base, json={"name": "B", "code": "x-1"})
+    refused = client.patch(f"{fields}/code", json={"unique": True})
+    assert refused.status_code == 400 and "x-1" in refused.get_json()["errors"]["unique"][0]
+    assert client.get(f"{fields}/code").get_json()["unique"] is False
+    second = client.get(base).get_json()["data"][0]
+    client.patch(f"{base}/{second['id']}", json={"code": "Y-2"},
+                 headers={"If-Match": f'"v{second["version"]}"'})
+    assert client.patch(f"{fields}/code", json={"unique": True}).status_code == 200
+    # Existing values are claimed: a new record cannot take one, the holder keeps it.
+    assert client.post(base, json={"name": "C", "code": "x-1"}).status_code == 409
+    assert client.patch(f"{base}/{first['id']}", json={"name": "A2"},
+                        headers={"If-Match": '"v1"'}).status_code == 200
+    # Turning unique off releases the claims.
+    client.patch(f"{fields}/code", json={"unique": False})
+    assert client.post(base, json={"name": "D", "code": "X-1"}).status_code == 201

@@ -131,3 +131,15 @@ class FieldType:
     def api_field(self, spec: FieldSpec) -> ma.Field:
         """The marshmallow field describing the value in the OpenAPI document."""
         return ma.String(allow_none=True, metadata={"description": spec.label_en})
+
+
+_CASE_INSENSITIVE = frozenset({"text", "email", "phone", "url", "auto_number"})
+
+
+def unique_key(type_name: str, stored: Any) -> str:
+    """The form a unique field's value is compared in: text ignores case, others compare as JSON."""
+    import json
+
+    if type_name in _CASE_INSENSITIVE and isinstance(stored, str):
+        return stored.casefold()
+    return json.dumps(stored, sort_keys=True, ensure_ascii=False)

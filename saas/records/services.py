@@ -8,7 +8,6 @@ concurrency); deletes go to the recycle bin. Every change is audited.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +26,7 @@ from custom_fields.definitions import FieldInfo, ObjectSchema, schemas
 from custom_fields.errors import NotFound
 from custom_fields.types import Context, FieldValueError
 from custom_fields.types.auto_number import period, render
+from custom_fields.types.base import unique_key
 from saas.errors import DomainError, ValidationFailed
 from saas.extensions import db
 from saas.records.errors import RecordNotFound, StaleVersion, VersionRequired
@@ -53,7 +53,6 @@ SYSTEM_KEYS = (
     "updated_by",
 )
 MAX_PAGE = 200
-_TEXT_LIKE = {"text", "email", "phone", "url", "auto_number"}
 
 
 @dataclass(frozen=True)
@@ -268,9 +267,7 @@ def _assign_numbers(st: Store, record: RecordColumns) -> None:
 
 
 def _unique_key(info: FieldInfo, stored: Any) -> str:
-    if info.type in _TEXT_LIKE and isinstance(stored, str):
-        return stored.casefold()
-    return json.dumps(stored, sort_keys=True, ensure_ascii=False)
+    return unique_key(info.type, stored)
 
 
 def _claim_unique(st: Store, record: RecordColumns, before: Mapping[str, Any] | None) -> None:
