@@ -129,12 +129,14 @@ def _register_blueprints(app: Flask) -> None:
     from saas.health import bp as health_bp
     from saas.web.accounts import bp as accounts_bp
     from saas.web.admin import bp as admin_bp
+    from saas.web.records import bp as records_bp
     from saas.web.tenant import bp as tenant_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(tenant_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(records_bp)
     register_api(app)
 
 

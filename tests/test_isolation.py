@@ -57,6 +57,14 @@ FORM_BODIES = {
     "admin.reorder": {"keys": "b_only_field"},
     "admin.save_values": {"values-0-code": "X", "values-0-label_en": "hijacked"},
     "admin.save_access": {"access-member": "hidden", "access-read_only": "hidden"},
+    "admin.layout": {
+        "section": "0",
+        "section-0-title_en": "hijacked",
+        "field": "b_only_field",
+        "place-b_only_field": "0",
+    },
+    "records.create": {"field-b_only_field": "hijacked"},
+    "records.edit": {"version": "1", "field-b_only_field": "hijacked"},
 }
 API_BODIES = {
     "api_metadata.convert_field": {"type": "integer", "clear_failures": True},
@@ -67,6 +75,7 @@ API_BODIES = {
     "api_metadata.update_field": {"label": "hijacked"},
     "api_metadata.reorder_fields": {"keys": ["b_only_field"]},
     "api_metadata.set_access": {"member": "hidden"},
+    "api_metadata.put_layout": {"sections": [{"title_en": "hijacked", "fields": ["b_only_field"]}]},
     "api_tenant.patch_user": {"role": "read_only", "status": "deactivated"},
     "api_tenant.create_invitation": {"email": "intruder@example.com", "role": "owner"},
     "api_tenant.patch_settings": {"name": "hijacked"},
@@ -139,6 +148,13 @@ def two_tenants(app, make_company, login, drain_jobs):
         from custom_fields.services import delete_field
 
         b_actor = services.membership(b.owner_id)
+        from custom_fields.layouts import save_layout
+
+        save_layout(
+            b_actor,
+            "account",
+            [{"title_en": "Bravo secret section", "title_zh": "乙", "fields": [b_field_key]}],
+        )
         create_field(b_actor, "account", {"key": "b_doomed", "type": "text", "label": "Doomed"})
         delete_field(b_actor, "account", "b_doomed")
         b_job_id = maintenance.purge_field(b_actor, "account", "b_doomed").id
@@ -208,6 +224,7 @@ def _markers(b: TenantB) -> list[str]:
         "Bravo secret field",
         "Bravo secret customer",
         "Bravo secret value",
+        "Bravo secret section",
     ]
 
 
@@ -306,6 +323,12 @@ def test_walk_every_route_as_tenant_a_with_tenant_b_ids(app, two_tenants, login,
                 1,
                 None,
             )
+            from custom_fields.layouts import get_layout
+
+            b_layout = get_layout("account")
+            assert [(s.title_en, s.fields) for s in b_layout.sections] == [
+                ("Bravo secret section", (b.field_key,))
+            ]
             emails = [m.user.email for m in services.members()]
             assert emails == [b.owner_email]
         from saas.accounts.services import active_sessions

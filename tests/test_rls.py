@@ -30,7 +30,8 @@ def _tenant_tables(owner) -> list[str]:
 @pytest.fixture
 def populated(app, make_company, drain_jobs, login, api):
     """Two companies with a row in every tenant table (invitations, mail, tokens, audit,
-    fields, picklists, access, records of every object, unique claims, counters, jobs)."""
+    fields, picklists, access, page layouts, records of every object, unique claims, counters,
+    jobs)."""
     from custom_fields.services import list_objects
 
     a, b = make_company(), make_company()
@@ -52,6 +53,9 @@ def populated(app, make_company, drain_jobs, login, api):
         ):
             assert rest.post(fields, json=payload).status_code == 201
         rest.put(f"{fields}/tier/access", json={"member": "read_only"})
+        layout = [{"title_en": "Main", "fields": ["tier", "tax_no"]}]
+        response = rest.put(f"{base}/objects/account/layout", json={"sections": layout})
+        assert response.status_code == 200, response.get_json()
         rest.delete(f"{fields}/doomed")
         rest.post(f"{fields}/doomed/purge")
         with app.app_context(), tenant_context(company.tenant_id, db.session):

@@ -1,11 +1,12 @@
-"""Metadata API under ``/api/v1/t/<slug>/objects``: objects and their custom fields."""
+"""Metadata API under ``/api/v1/t/<slug>/objects``: objects, their custom fields and page
+layouts."""
 
 from __future__ import annotations
 
 from flask import g
-from marshmallow import INCLUDE, Schema, fields, validate
+from marshmallow import EXCLUDE, INCLUDE, Schema, fields, validate
 
-from custom_fields import maintenance, services
+from custom_fields import layouts, maintenance, services
 from saas.api.blueprint import ApiBlueprint
 from saas.api.schemas import JobOut, ObjectOut, StrictSchema
 from tenants.resolution import attach_api_tenant, require_admin
@@ -242,3 +243,60 @@ def convert_field(body: dict, object_key: str, field_key: str):
 def purge_field(object_key: str, field_key: str):
     """Remove a deleted field and its values for good, in a background job."""
     return maintenance.purge_field(g.membership, object_key, field_key)
+
+
+class LayoutSection(Schema):
+    title_en = fields.String(metadata={"description": "At most 100 characters"})
+    title_zh = fields.String(metadata={"description": "At most 100 characters"})
+    columns = fields.Integer(metadata={"description": "1 or 2"})
+    keys = fields.List(
+        fields.String(),
+        data_key="fields",
+        attribute="fields",
+        metadata={"description": "Field keys, in order"},
+    )
+
+
+class LayoutIn(Schema):
+    """The sections, each with at most 100-character titles, 1 or 2 columns and field keys.
+
+    Keys of the answer other than ``sections`` are ignored, so a layout read can be sent back."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    sections = fields.Raw(
+        required=True,
+        metadata={
+            "type": "array",
+            "items": {"type": "object"},
+            "description": "At most 20 sections; each live field at most once",
+        },
+    )
+
+
+class LayoutOut(Schema):
+    object = fields.String()
+    default = fields.Boolean(metadata={"description": "No layout is saved: this is the default"})
+    sections = fields.List(fields.Nested(LayoutSection))
+    unplaced = fields.List(
+        fields.String(),
+        metadata={"description": 'Live fields no section places: pages show them under "Other"'},
+    )
+
+
+@bp.get("/objects/<object_key>/layout")
+@bp.doc(security=SECURITY)
+@bp.response(200, LayoutOut)
+def get_layout(object_key: str):
+    """The record page layout of the object (the default one when none is saved)."""
+    return layouts.get_layout(object_key).as_dict()
+
+
+@bp.put("/objects/<object_key>/layout")
+@bp.doc(security=SECURITY)
+@bp.arguments(LayoutIn)
+@bp.response(200, LayoutOut)
+def put_layout(body: dict, object_key: str):
+    """Replace the layout (owners and admins): sections of one or two columns of field keys."""
+    return layouts.save_layout(g.membership, object_key, body["sections"]).as_dict()

@@ -24,7 +24,7 @@ from werkzeug.datastructures import MultiDict
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 
-from custom_fields import services, types
+from custom_fields import layouts, services, types
 from saas.errors import DomainError, ValidationFailed
 from saas.extensions import db
 from saas.web.forms import ConfirmForm, FieldForm, ObjectForm
@@ -925,3 +925,140 @@ def save_access(object_key: str, field_key: str):
         return _render_edit(obj, target, access=access, access_errors=errors, status=err.status)
     flash(_("Field access was saved."), "success")
     return redirect(url_for(".edit_field", object_key=object_key, field_key=field_key))
+
+
+# --- page layout editor ------------------------------------------------------------------
+
+
+@dataclass
+class LayoutSection:
+    """A section of the layout editor; ``fields`` are keys in order."""
+
+    title_zh: str = ""
+    title_en: str = ""
+    columns: int = 1
+    fields: list[str] = field(default_factory=list)
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "title_zh": self.title_zh,
+            "title_en": self.title_en,
+            "columns": self.columns,
+            "fields": list(self.fields),
+        }
+
+
+def _saved_sections(layout: layouts.Layout) -> tuple[list[LayoutSection], list[str]]:
+    sections = [
+        LayoutSection(s.title_zh, s.title_en, s.columns, list(s.fields)) for s in layout.sections
+    ]
+    return sections, list(layout.unplaced)
+
+
+def _sections_from_form(form: MultiDict, live: list[str]) -> tuple[list[LayoutSection], list[str]]:
+    """The editor's state as posted. Each section is named by an id (``section`` inputs, in
+    screen order); each field row posts its key (``field``, in screen order) and the id of the
+    section it goes to (``place-<key>``, empty for none). Then one editing action, if a button
+    asked for it: ``add_section``, ``remove_section=<id>``, ``move=<key>:up|down`` or
+    ``move_section=<id>:up|down``."""
+    by_id: dict[str, LayoutSection] = {}
+    for sid in form.getlist("section"):
+        if sid in by_id:
+            continue
+        columns = form.get(f"section-{sid}-columns", "1")
+        by_id[sid] = LayoutSection(
+            title_zh=form.get(f"section-{sid}-title_zh", "").strip(),
+            title_en=form.get(f"section-{sid}-title_en", "").strip(),
+            columns=2 if columns == "2" else 1,
+        )
+    unplaced: list[str] = []
+    seen: set[str] = set()
+    for key in [*form.getlist("field"), *live]:  # fields added meanwhile come last
+        if key not in live or key in seen:
+            continue
+        seen.add(key)
+        target = by_id.get(form.get(f"place-{key}", ""))
+        (target.fields if target is not None else unplaced).append(key)
+    if "add_section" in form and len(by_id) < layouts.MAX_SECTIONS:
+        by_id[f"new{len(by_id)}"] = LayoutSection()
+    removed = by_id.pop(form.get("remove_section", ""), None)
+    if removed is not None:
+        unplaced.extend(removed.fields)
+    ids = list(by_id)
+    sid, _sep, direction = form.get("move_section", "").partition(":")
+    if sid in by_id and direction in ("up", "down"):
+        here = ids.index(sid)
+        there = here - 1 if direction == "up" else here + 1
+        if 0 <= there < len(ids):
+            ids[here], ids[there] = ids[there], ids[here]
+    key, _sep, direction = form.get("move", "").partition(":")
+    for section in by_id.values():
+        if key in section.fields and direction in ("up", "down"):
+            here = section.fields.index(key)
+            there = here - 1 if direction == "up" else here + 1
+            if 0 <= there < len(section.fields):
+                keys = section.fields
+                keys[here], keys[there] = keys[there], keys[here]
+    return [by_id[i] for i in ids], unplaced
+
+
+LAYOUT_ACTIONS = ("add_section", "remove_section", "move", "move_section")
+
+
+def _layout_errors(sections: list[LayoutSection], err: DomainError) -> list[str]:
+    """Spread ``sections.N.part`` errors onto the sections; answers the layout-wide ones."""
+    errors = err.errors if isinstance(err, ValidationFailed) else {"": [err.message]}
+    general: list[str] = []
+    for key, messages in errors.items():
+        parts = key.split(".")
+        if len(parts) >= 2 and parts[0] == "sections" and parts[1].isdigit():
+            index = int(parts[1])
+            if index < len(sections):
+                part = parts[2] if len(parts) > 2 else "section"
+                sections[index].errors.setdefault(part, []).extend(messages)
+                continue
+        general.extend(messages)
+    return general
+
+
+@bp.route("/objects/<object_key>/layout", methods=["GET", "POST"])
+def layout(object_key: str):
+    obj = services.get_object(object_key)
+    saved = layouts.get_layout(object_key)
+    infos = {f.key: f for f in layouts.live_fields(object_key)}
+    live = list(infos)
+    general: list[str] = []
+    note = None
+    status = 200
+    if request.method == "GET":
+        sections, unplaced = _saved_sections(saved)
+    else:
+        _confirmed()
+        sections, unplaced = _sections_from_form(request.form, live)
+        if any(action in request.form for action in LAYOUT_ACTIONS):
+            note = _("The layout changed. Save to keep it.")
+        else:
+            try:
+                layouts.save_layout(g.membership, object_key, [s.payload() for s in sections])
+            except DomainError as err:
+                db.session.rollback()
+                general = _layout_errors(sections, err)
+                status = err.status
+            else:
+                flash(_("The page layout was saved."), "success")
+                return redirect(url_for(".layout", object_key=object_key))
+    return render_template(
+        "admin/layout.html",
+        obj=obj,
+        sections=sections,
+        unplaced=unplaced,
+        infos=infos,
+        type_labels=TYPE_LABELS,
+        is_default=saved.is_default,
+        general_errors=general,
+        note=note,
+        max_sections=layouts.MAX_SECTIONS,
+        confirm=ConfirmForm(),
+        focus=request.form.get("move", "") or request.form.get("move_section", ""),
+    ), status
