@@ -39,7 +39,8 @@ from saas.records.models import (
 )
 from tenants import audit
 from tenants.context import current_tenant_id
-from tenants.models import Membership, MembershipStatus, Tenant
+from tenants.errors import Forbidden
+from tenants.models import WRITE_ROLES, Membership, MembershipStatus, Tenant
 
 #: Keys of the record JSON that are not fields.
 SYSTEM_KEYS = (
@@ -116,12 +117,13 @@ def get_record(object_key: str, record_id: int, *, deleted: bool = False) -> Rec
 
 
 def list_records(
-    object_key: str, *, limit: int = 50, before_id: int | None = None
+    object_key: str, *, limit: int = 50, before_id: int | None = None, deleted: bool = False
 ) -> tuple[list[RecordColumns], int | None]:
-    """Newest first, a page at a time; returns the page and the cursor of the next one."""
+    """Newest first, a page at a time (``deleted=True``: the recycle bin); returns the page and
+    the cursor of the next one."""
     st = store(object_key)
     limit = max(1, min(limit, MAX_PAGE))
-    stmt = st.query().order_by(st.model.id.desc()).limit(limit + 1)
+    stmt = st.query(deleted=deleted).order_by(st.model.id.desc()).limit(limit + 1)
     if before_id:
         stmt = stmt.where(st.model.id < before_id)
     rows = list(db.session.execute(stmt).scalars())
@@ -210,7 +212,8 @@ def _clean(
             continue
         field_type = types.get(info.type)
         value = data.get(info.key)
-        if info.spec.required and field_type.editable and value is None:
+        can_edit = info.access_for(actor.role_key) == "editable"
+        if info.spec.required and field_type.editable and can_edit and value is None:
             errors[info.key] = [_named(info, _("A value is required."), ctx)]
         elif info.type == "lookup" and value is not None and info.key in payload:
             if not _lookup_exists(info.spec.options["target"], value):
@@ -219,9 +222,10 @@ def _clean(
             controlling = info.spec.options.get("controlling_field")
             allowed = info.spec.options.get("dependencies", {}).get(str(data.get(controlling)))
             if controlling and allowed is not None and value not in allowed:
+                other = st.schema.field(controlling)
                 message = _(
                     "This value is not allowed together with the chosen %(other)s.",
-                    other=controlling,
+                    other=other.spec.label(ctx.locale) if other else controlling,
                 )
                 errors[info.key] = [_named(info, message, ctx)]
     if errors:
@@ -302,7 +306,13 @@ def _claim_unique(st: Store, record: RecordColumns, before: Mapping[str, Any] | 
             ) from exc
 
 
+def _require_writer(actor: Membership) -> None:
+    if actor.role_key not in WRITE_ROLES:
+        raise Forbidden(_("Your role does not allow changing records."))
+
+
 def create_record(actor: Membership, object_key: str, payload: Mapping[str, Any]) -> RecordColumns:
+    _require_writer(actor)
     st = store(object_key)
     system, data = _clean(st, payload, actor, current=None)
     record = st.model(
@@ -353,6 +363,7 @@ def update_record(
     expected_version: int,
 ) -> RecordColumns:
     """Apply a change if nobody changed the record since ``expected_version``."""
+    _require_writer(actor)
     st = store(object_key)
     record = get_record(object_key, record_id)
     if record.version != expected_version:
@@ -396,6 +407,7 @@ def update_record(
 
 def delete_record(actor: Membership, object_key: str, record_id: int) -> None:
     """Move to the recycle bin (restorable); unique values stay claimed until purged."""
+    _require_writer(actor)
     record = get_record(object_key, record_id)
     record.deleted_at = func.now()
     audit.record("record.deleted", object_key, record.id, before={"name": record.name})
@@ -403,6 +415,7 @@ def delete_record(actor: Membership, object_key: str, record_id: int) -> None:
 
 
 def restore_record(actor: Membership, object_key: str, record_id: int) -> RecordColumns:
+    _require_writer(actor)
     record = get_record(object_key, record_id, deleted=True)
     record.deleted_at = None
     audit.record("record.restored", object_key, record.id, after={"name": record.name})

@@ -551,16 +551,13 @@ def delete(object_key: str, record_id: int):
 def recycle_bin(object_key: str):
     st = _store(object_key)
     cursor = _cursor()
-    model = st.model
-    stmt = st.query(deleted=True).order_by(model.id.desc()).limit(PAGE_SIZE + 1)
-    if cursor:
-        stmt = stmt.where(model.id < cursor)
-    rows = list(db.session.execute(stmt).scalars())
-    next_cursor = rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None
+    rows, next_cursor = services.list_records(
+        object_key, limit=PAGE_SIZE, before_id=cursor, deleted=True
+    )
     return render_template(
         "records/bin.html",
         schema=st.schema,
-        rows=rows[:PAGE_SIZE],
+        rows=rows,
         owners=_member_names(),
         cursor=cursor,
         next_cursor=next_cursor,
