@@ -4,7 +4,7 @@ Generates one tenant with N accounts (default 1,000,000, each with a few custom 
 ``data``), then times creating fields of several types through the real API, and, for
 comparison, creating the same field on a tenant with no records.
 
-    .venv/bin/python bench/add_field.py [--records 1000000] [--repeat 10]
+    .venv/bin/python -m bench.add_field [--records 1000000] [--repeat 10]
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ tenant filled with generated records.
 
 Run a benchmark with the servers it should measure, for example
 ``DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/0
-.venv/bin/python bench/add_field.py``; without them the embedded servers are started.
+.venv/bin/python -m bench.add_field``; without them the embedded servers are started.
 """
 
 from __future__ import annotations

@@ -77,7 +77,10 @@ _lock = threading.Lock()
 
 
 def bump_version(tenant_id: int) -> None:
-    """Mark the tenant's metadata changed (in the caller's transaction)."""
+    """Mark the tenant's metadata changed (in the caller's transaction); the rest of this request
+    reloads too."""
+    if has_request_context():
+        g.pop("kehu_schemas", None)
     db.session.execute(
         update(Tenant)
         .where(Tenant.id == tenant_id)

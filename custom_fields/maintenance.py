@@ -179,9 +179,10 @@ def _raw(field_type: str, stored: Any) -> Any:
     """An old stored value as the input a person would type for the new type."""
     if stored is None:
         return None
-    if field_type == "currency":
-        return stored["amount"]
-    if field_type == "multi_picklist":
+    # A value already in the new form (a batch of an interrupted run) is passed on as it is.
+    if field_type == "currency" and isinstance(stored, dict):
+        return stored.get("amount")
+    if field_type == "multi_picklist" and isinstance(stored, list):
         return ";".join(stored)
     return stored
 

@@ -65,7 +65,7 @@ def start(
     A job with the same id that is still queued or running is returned as it is.
     """
     existing = get_job(job_id)
-    if existing is not None and existing.status in ACTIVE:
+    if existing is not None and existing.status in ACTIVE and _still_on_queue(job_id):
         return existing
     if existing is None:
         existing = TrackedJob(id=job_id, kind=kind)
@@ -77,11 +77,31 @@ def start(
         func,
         job_id,
         queue_name="default",
-        job_id=f"t{current_tenant_id()}-{job_id.replace(':', '-')}",  # RQ allows [\w-] only
+        job_id=_rq_id(job_id),
         timeout=timeout,
         **params,
     )
     return existing
+
+
+def _rq_id(job_id: str) -> str:
+    """The RQ job id: the tenant is part of it, and RQ allows only letters, digits, _ and -."""
+    return f"t{current_tenant_id()}-{job_id.replace(':', '-')}"
+
+
+def _still_on_queue(job_id: str) -> bool:
+    """Whether RQ still has work for this job; a row left queued or running by a lost enqueue or
+    a worker that died past its retries must not block a new start."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    from saas.jobs import redis_connection
+
+    try:
+        status = Job.fetch(_rq_id(job_id), connection=redis_connection()).get_status()
+    except NoSuchJobError:
+        return False
+    return status in ("queued", "started", "deferred", "scheduled")
 
 
 def begin(job_id: str) -> TrackedJob:

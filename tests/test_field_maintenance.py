@@ -109,3 +109,21 @@ def test_conversion_to_a_picklist(crm, drain_jobs):
 def test_unknown_job_is_404(crm):
     _, client, base, _ = crm
     assert client.get(f"{base}/jobs/field-purge:999999").status_code == 404
+
+
+def test_a_job_lost_before_it_ran_can_be_started_again(app, crm, drain_jobs):
+    company, client, base, _ = crm
+    from saas import tracked
+    from saas.jobs import queue
+
+    field = f"{base}/objects/account/fields/employees_text"
+    client.delete(field)
+    job = client.post(f"{field}/purge").get_json()
+    with app.app_context():
+        queue("default").empty()  # the queued work is lost (Redis flushed, say)
+        with tenant_context(company.tenant_id, db.session):
+            assert tracked.get_job(job["id"]).status == "queued"
+    again = client.post(f"{field}/purge")
+    assert again.status_code == 202 and again.get_json()["id"] == job["id"]
+    drain_jobs()
+    assert client.get(f"{base}/jobs/{job['id']}").get_json()["status"] == "succeeded"

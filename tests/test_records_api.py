@@ -358,3 +358,23 @@ def test_making_a_field_unique_checks_and_claims_existing_values(make_company, a
     # Turning unique off releases the claims.
     client.patch(f"{fields}/code", json={"unique": False})
     assert client.post(base, json={"name": "D", "code": "X-1"}).status_code == 201
+
+
+def test_formulas_may_use_other_formulas(make_company, api):
+    from decimal import Decimal
+
+    company = make_company()
+    client = api(company.token)
+    fields = f"/api/v1/t/{company.slug}/objects/account/fields"
+    for payload in (
+        {"key": "qty", "type": "integer", "label": "Qty"},
+        {"key": "net", "type": "formula", "label": "Net", "expression": "qty * 10"},
+        {"key": "with_tax", "type": "formula", "label": "With tax", "expression": "net * 1.13"},
+    ):
+        assert client.post(fields, json=payload).status_code == 201, payload
+    # Shown before the formula it uses, it is still computed after it.
+    client.put(f"{fields}/order", json={"keys": ["with_tax", "qty", "net"]})
+    record = client.post(f"/api/v1/t/{company.slug}/records/account",
+                         json={"name": "N", "qty": 3}).get_json()
+    assert Decimal(record["net"]) == 30
+    assert Decimal(record["with_tax"]) == Decimal("33.90")

@@ -2,8 +2,8 @@
 
 Tokens: ``{YYYY}`` ``{YY}`` ``{MM}`` ``{DD}`` for the creation date in the tenant's time zone and
 one run of zeros ``{0000}`` for the counter, padded to that width. The counter is a row per tenant,
-field and period, incremented with ``UPDATE … RETURNING`` so that concurrent creations never share
-a number. ``reset`` restarts it every year, month or day.
+field and period, incremented with ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` so that
+concurrent creations never share a number. ``reset`` restarts it every year, month or day.
 """
 
 from __future__ import annotations

@@ -406,7 +406,8 @@ def update_record(
 
 
 def delete_record(actor: Membership, object_key: str, record_id: int) -> None:
-    """Move to the recycle bin (restorable); unique values stay claimed until purged."""
+    """Move to the recycle bin (restorable); its unique values stay claimed meanwhile, so a
+    restore can never create a duplicate."""
     _require_writer(actor)
     record = get_record(object_key, record_id)
     record.deleted_at = func.now()
@@ -435,22 +436,37 @@ def _python_values(st: Store, record: RecordColumns) -> dict[str, Any]:
 
 
 def _formula_values(st: Store, record: RecordColumns) -> dict[str, Any]:
-    formulas = [f for f in st.schema.fields if f.type == "formula"]
+    """Every formula of the record, those that use other formulas after them."""
+    formulas = {f.key: f for f in st.schema.fields if f.type == "formula"}
     if not formulas:
         return {}
     from custom_fields.formula import FormulaError, parse
 
     values = _python_values(st, record)
-    today = _today()
-    now = dt.datetime.now(dt.UTC)
-    results = {}
-    for info in formulas:
+    field_types = {f.key: f.type for f in st.schema.fields if f.type != "formula"}
+    parsed = {}
+    for key, info in formulas.items():
         try:
-            results[info.key] = parse(info.spec.options["expression"]).evaluate(
-                values, today=today, now=now
-            )
+            parsed[key] = parse(info.spec.options["expression"])
         except FormulaError:
-            results[info.key] = None
+            continue
+    today, now = _today(), dt.datetime.now(dt.UTC)
+    results: dict[str, Any] = dict.fromkeys(formulas)
+    pending = dict(parsed)
+    while pending:
+        ready = [k for k, f in pending.items() if not (f.references & set(pending))]
+        if not ready:
+            break  # a cycle: those stay empty (field validation refuses to create one)
+        for key in ready:
+            formula = pending.pop(key)
+            try:
+                field_types[key] = formula.result_type(field_types)
+                results[key] = formula.evaluate(
+                    values, today=today, now=now, field_types=field_types
+                )
+            except FormulaError:
+                results[key] = None
+            values[key] = results[key]
     return results
 
 
