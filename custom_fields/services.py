@@ -183,6 +183,18 @@ def update_object(actor: Membership, key: str, payload: Mapping[str, Any]) -> Ob
     icon = payload.get("icon")
     if icon is not None and (not isinstance(icon, str) or not ICON_PATTERN.match(icon)):
         errors["icon"] = [_("Use a Bootstrap icon name such as box or truck.")]
+    unknown = set(payload) - {
+        "key",
+        "label",
+        "label_en",
+        "label_zh",
+        "plural",
+        "plural_en",
+        "plural_zh",
+        "icon",
+    }
+    for name in sorted(unknown):
+        errors[name] = [_("Unknown property.")]
     if errors:
         raise ValidationFailed(errors)
     before = {
@@ -319,7 +331,7 @@ def _labels(
     elif both is not None:
         english = english if english is not None else both
         chinese = chinese if chinese is not None else both
-    limit = 100 if prefix == "label" else 2000
+    limit = 2000 if prefix == "help" else 100  # labels and plurals fit their columns
     result = []
     for value in (english, chinese):
         if value is None:
@@ -478,18 +490,43 @@ def _apply(
         if value is not None:
             setattr(field, name, value)
     field.options = options
-    if not field_type.editable and (field.required or field.unique or "default" in payload):
+    if not field_type.editable:
+        message = _("A computed field cannot be required, unique or have a default.")
+        wrong = [
+            name
+            for name, bad in (
+                ("required", field.required),
+                ("unique", field.unique),
+                ("default", "default" in payload),
+            )
+            if bad
+        ]
+        if wrong:
+            raise ValidationFailed({name: [message] for name in wrong})
+    if field.unique and (
+        payload.get("default") is not None
+        or (field.default is not None and "default" not in payload)
+    ):
         raise ValidationFailed(
-            {"required": [_("A computed field cannot be required, unique or have a default.")]}
+            {
+                "default": [
+                    _(
+                        "A unique field cannot have a default: every new "
+                        "record would get the same value."
+                    )
+                ]
+            }
         )
     if field.unique and field.type in ("multi_picklist", "boolean", "long_text", "formula"):
         raise ValidationFailed({"unique": [_("This type of field cannot be unique.")]})
     if field.indexed and not field_type.sortable and field.type != "multi_picklist":
         raise ValidationFailed({"indexed": [_("This type of field cannot be indexed.")]})
-    if "default" in payload:
+    if "default" in payload or (field.default is not None and (option_keys or values is not None)):
+        # A default is checked like a value, again whenever the options or values change.
         spec = _spec(field, values)
+        raw_default = payload.get("default", field.default)  # stored forms clean again
         try:
-            cleaned = field_type.clean(payload["default"], spec, ctx)
+            cleaned = field_type.clean(raw_default, spec, ctx)
         except FieldValueError as exc:
             raise ValidationFailed({"default": [exc.message]}) from exc
         field.default = field_type.to_storage(cleaned)

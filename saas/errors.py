@@ -95,6 +95,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException):
         status = err.code or 500
+        if status >= 500:
+            # The failed transaction must not break rendering the error (locale, user, tenant).
+            from saas.extensions import db
+
+            db.session.rollback()
         if wants_json():
             body: dict[str, Any] = {"code": status, "status": err.name, "message": _describe(err)}
             data = getattr(err, "data", None)

@@ -99,6 +99,8 @@ def _flush_pending(session: Session) -> None:
 
 @event.listens_for(Session, "after_soft_rollback")
 def _drop_pending(session: Session, previous_transaction) -> None:
+    if previous_transaction.nested:
+        return  # a savepoint rolled back: the outer transaction's jobs still stand
     session.info.pop(_PENDING_KEY, None)
 
 

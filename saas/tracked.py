@@ -127,7 +127,7 @@ def finish(job_id: str, result: dict[str, Any]) -> None:
     db.session.execute(
         update(TrackedJob)
         .where(TrackedJob.id == job_id)
-        .values(status="succeeded", result=result, finished_at=func.now())
+        .values(status="succeeded", result=result, error=None, finished_at=func.now())
     )
     db.session.commit()
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import re
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+from decimal import Context as DecimalContext
 from typing import Any
 
+import regex
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
@@ -39,6 +40,9 @@ NUMBER_OPERATORS = (
     "is_not_empty",
 )
 MAX_PATTERN = 300
+PATTERN_SECONDS = 0.05
+#: Enough digits for any field (precision ≤ 30) whatever the process's decimal context says.
+_DECIMALS = DecimalContext(prec=60)
 
 
 def empty(raw: Any) -> bool:
@@ -61,8 +65,8 @@ class TextOptions(Schema):
     def _compiles(self, value: str | None, **_kw: Any) -> None:
         if value:
             try:
-                re.compile(value)
-            except re.error as exc:
+                regex.compile(value)
+            except regex.error as exc:
                 raise ValidationError(str(_l("Not a valid pattern: %(error)s", error=exc))) from exc
 
 
@@ -102,12 +106,20 @@ class TextLike(FieldType):
         if len(value) > max_length:
             raise FieldValueError(_("Use at most %(n)d characters.", n=max_length))
         pattern = spec.options.get("regex")
-        if pattern and not re.fullmatch(pattern, value):
+        if pattern and not _matches(pattern, value):
             raise FieldValueError(
                 spec.options.get("regex_message")
                 or _("This value does not have the expected form.")
             )
         return value
+
+
+def _matches(pattern: str, value: str) -> bool:
+    """A tenant's pattern, bounded in time so that no pattern can stall a worker."""
+    try:
+        return regex.fullmatch(pattern, value, timeout=PATTERN_SECONDS) is not None
+    except TimeoutError as exc:
+        raise FieldValueError(_("This value takes too long to check against the pattern.")) from exc
 
 
 class NumberOptions(Schema):
@@ -142,6 +154,8 @@ def to_decimal(raw: Any) -> Decimal:
         raise FieldValueError(_("Enter a number.")) from exc
     if not value.is_finite():
         raise FieldValueError(_("Enter a number."))
+    if value.adjusted() > 40 or value.adjusted() < -40:
+        raise FieldValueError(_("This number is too large."))
     return value
 
 
@@ -149,7 +163,12 @@ def check_decimal(value: Decimal, options: dict[str, Any]) -> Decimal:
     """Round to the field's scale, then enforce precision and the range."""
     scale = options.get("scale", 2)
     precision = options.get("precision", 18)
-    value = value.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
+    if value.adjusted() >= precision - scale:
+        raise FieldValueError(
+            _("Use at most %(n)d digits before the decimal point.", n=precision - scale)
+        )
+    with localcontext(_DECIMALS):
+        value = value.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
     if value.adjusted() >= precision - scale:
         raise FieldValueError(
             _("Use at most %(n)d digits before the decimal point.", n=precision - scale)

@@ -58,6 +58,8 @@ class CurrencyType(FieldType):
             amount_raw, code = raw, None
         if empty(amount_raw):
             return None
+        if code is not None and not isinstance(code, str):
+            raise FieldValueError(_("Not a known currency: %(code)s.", code=code))
         code = (code or spec.options.get("currency") or ctx.currency or "").upper()
         if not _known_currency(code):
             raise FieldValueError(_("Not a known currency: %(code)s.", code=code))

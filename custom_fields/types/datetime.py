@@ -45,7 +45,13 @@ class DateTimeType(FieldType):
             raise FieldValueError(_("Enter a date and time as YYYY-MM-DDTHH:MM."))
         if value.tzinfo is None:
             value = value.replace(tzinfo=ZoneInfo(ctx.timezone))
-        return value.astimezone(dt.UTC).replace(microsecond=0)
+        try:
+            utc = value.astimezone(dt.UTC).replace(microsecond=0)
+        except OverflowError as exc:
+            raise FieldValueError(_("Enter a date between the years 2 and 9998.")) from exc
+        if not 2 <= utc.year <= 9998:
+            raise FieldValueError(_("Enter a date between the years 2 and 9998."))
+        return utc
 
     def to_storage(self, value: Any) -> Any:
         return None if value is None else _utc_iso(value)

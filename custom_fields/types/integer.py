@@ -46,7 +46,7 @@ class IntegerType(FieldType):
     def clean(self, raw: Any, spec: FieldSpec, ctx: Context) -> int | None:
         if empty(raw):
             return None
-        value = to_decimal(raw)
+        value = to_decimal(raw)  # refuses magnitudes beyond 10**40 before any big conversion
         if value != value.to_integral_value():
             raise FieldValueError(_("Enter a whole number."))
         number = int(value)

@@ -44,7 +44,7 @@ class LookupType(FieldType):
             value = int(str(raw).strip())
         except (TypeError, ValueError) as exc:
             raise FieldValueError(_("Choose a record.")) from exc
-        if value <= 0:
+        if not 0 < value < 2**63:
             raise FieldValueError(_("Choose a record."))
         return value
 

@@ -32,8 +32,11 @@ class UrlType(FieldType):
             value = "https://" + value
         if len(value) > MAX_URL or any(ch.isspace() for ch in value):
             raise FieldValueError(_("Enter a valid web address."))
-        parts = urlsplit(value)
-        host = parts.hostname or ""
+        try:
+            parts = urlsplit(value)
+            host = parts.hostname or ""
+        except ValueError as exc:
+            raise FieldValueError(_("Enter a valid web address.")) from exc
         if parts.scheme not in ("http", "https") or "." not in host.strip("."):
             raise FieldValueError(_("Enter a valid http or https address."))
         return value

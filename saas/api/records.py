@@ -34,7 +34,7 @@ RECORD_DOC = (
 
 class ListQuery(StrictSchema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=services.MAX_PAGE))
-    cursor = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    cursor = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**63 - 1))
 
 
 class RecordPage(Schema):

@@ -132,10 +132,14 @@ def list_records(
 
 
 def _check_owner(raw: Any) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        raise FieldValueError(_("Choose a member of this company."))
     try:
         owner_id = int(raw)
     except (TypeError, ValueError) as exc:
         raise FieldValueError(_("Choose a member of this company.")) from exc
+    if not 0 < owner_id < 2**63:
+        raise FieldValueError(_("Choose a member of this company."))
     member = db.session.execute(
         select(Membership).where(
             Membership.user_id == owner_id, Membership.status == MembershipStatus.ACTIVE
@@ -213,7 +217,10 @@ def _clean(
         field_type = types.get(info.type)
         value = data.get(info.key)
         can_edit = info.access_for(actor.role_key) == "editable"
-        if info.spec.required and field_type.editable and can_edit and value is None:
+        # On an update only what is sent is checked: a field made required later must not
+        # block unrelated edits of older records.
+        checked = current is None or info.key in payload
+        if info.spec.required and field_type.editable and can_edit and checked and value is None:
             errors[info.key] = [_named(info, _("A value is required."), ctx)]
         elif info.type == "lookup" and value is not None and info.key in payload:
             if not _lookup_exists(info.spec.options["target"], value):
