@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from marshmallow import ValidationError
@@ -49,18 +50,24 @@ def _holders(field: FieldDefinition):
     return model, [*conditions, model.data.has_key(field.key)]
 
 
-def _batches(field: FieldDefinition, limit: int | None = None) -> Iterator[list[tuple[int, Any]]]:
-    """(record id, stored value) of the records holding the field, by id, a batch at a time."""
+def _batches(
+    field: FieldDefinition, limit: int | None = None, *, lock: bool = False
+) -> Iterator[list[tuple[int, Any]]]:
+    """(record id, stored value) of the records holding the field, by id, a batch at a time.
+
+    ``lock`` keeps the rows from changing until the caller's transaction ends.
+    """
     model, conditions = _holders(field)
     last, seen = 0, 0
     while limit is None or seen < limit:
         size = BATCH if limit is None else min(BATCH, limit - seen)
-        rows = db.session.execute(
+        stmt = (
             select(model.id, model.data[field.key])
             .where(*conditions, model.id > last)
             .order_by(model.id)
             .limit(size)
-        ).all()
+        )
+        rows = db.session.execute(stmt.with_for_update() if lock else stmt).all()
         if not rows:
             return
         last, seen = rows[-1][0], seen + len(rows)
@@ -148,18 +155,24 @@ def run_purge(job_id: str, field_id: int) -> None:
     tracked.begin(job_id)
     try:
         field = db.session.execute(
-            select(FieldDefinition).where(FieldDefinition.id == field_id)
-        ).scalar_one()
+            select(FieldDefinition).where(FieldDefinition.id == field_id).with_for_update()
+        ).scalar_one_or_none()
+        if field is None or field.deleted_at is None:
+            # Restored (or gone) since the purge was asked for: nothing may be removed.
+            tracked.finish(job_id, {"purged_values": 0, "skipped": "not deleted"})
+            return
         model, _conditions = _holders(field)
         total = _count_holders(field)
         tracked.progress(job_id, 0, total)
         done = 0
+        # One transaction: the values go all at once. The version bump makes an edit that read a
+        # record before the purge fail with 412 instead of writing the old value back.
         for batch in _batches(field):
             ids = [record_id for record_id, _value in batch]
             db.session.execute(
                 update(model)
                 .where(model.id.in_(ids))
-                .values(data=model.data - field.key)
+                .values(data=model.data - field.key, version=model.version + 1)
                 .execution_options(synchronize_session=False)
             )
             done += len(ids)
@@ -175,10 +188,15 @@ def run_purge(job_id: str, field_id: int) -> None:
 # ---------------------------------------------------------------- type conversion
 
 
-def _raw(field_type: str, stored: Any) -> Any:
+def _raw(
+    field_type: str, stored: Any, new_type: str | None = None, ctx: Context | None = None
+) -> Any:
     """An old stored value as the input a person would type for the new type."""
     if stored is None:
         return None
+    if field_type == "datetime" and new_type == "date" and isinstance(stored, str) and ctx:
+        local = types.get("datetime").from_storage(stored).astimezone(ZoneInfo(ctx.timezone))
+        return local.date().isoformat()
     # A value already in the new form (a batch of an interrupted run) is passed on as it is.
     if field_type == "currency" and isinstance(stored, dict):
         return stored.get("amount")
@@ -230,6 +248,46 @@ def _target(field: FieldDefinition, payload: Mapping[str, Any], ctx: Context) ->
         options=loaded,
     )
     return _spec(probe, values or [])
+
+
+def _switch_type(field: FieldDefinition, spec: FieldSpec, ctx: Context) -> None:
+    """Give the field its new type with everything that depends on the type made consistent:
+    picklist values, the default, unique claims and the flags the new type allows."""
+    from saas.records.models import UniqueValue
+
+    old_type = field.type
+    field.type, field.options = spec.type, dict(spec.options)
+    new = types.get(spec.type)
+    if spec.type in ("picklist", "multi_picklist"):
+        db.session.execute(delete(PicklistValue).where(PicklistValue.field_id == field.id))
+        _save_values(
+            field,
+            [
+                {
+                    "code": c.code,
+                    "label_en": c.label_en,
+                    "label_zh": c.label_zh,
+                    "colour": c.colour,
+                    "active": c.active,
+                }
+                for c in spec.choices
+            ],
+        )
+    if field.default is not None:
+        try:
+            field.default = new.to_storage(
+                new.clean(_raw(old_type, field.default, spec.type, ctx), spec, ctx)
+            )
+        except FieldValueError:
+            field.default = None
+    if not new.sortable:
+        field.indexed = False
+    db.session.execute(delete(UniqueValue).where(UniqueValue.field_id == field.id))
+    if field.unique and spec.type in ("multi_picklist", "boolean", "long_text"):
+        field.unique = False
+    db.session.flush()
+    if field.unique:
+        claim_existing_values(field)  # refuses values that became equal, e.g. "007" and "7"
 
 
 def _context() -> Context:
@@ -289,81 +347,80 @@ def start_conversion(
 
 @job
 def run_conversion(job_id: str, field_id: int, payload: dict[str, Any]) -> None:
+    """Convert in one transaction with the records locked: readers see the old type with the old
+    values until the new type and the new values appear together."""
     tracked.begin(job_id)
     try:
         field = db.session.execute(
-            select(FieldDefinition).where(FieldDefinition.id == field_id)
+            select(FieldDefinition).where(FieldDefinition.id == field_id).with_for_update()
         ).scalar_one()
         ctx = _context()
         spec = _target(field, payload, ctx)
-        new = types.get(spec.type)
+        old_type, new = field.type, types.get(spec.type)
         model, _conditions = _holders(field)
         total = _count_holders(field)
         tracked.progress(job_id, 0, total)
+        converted: dict[int, Any] = {}
         failures: dict[str, Any] = {}
-        for batch in _batches(field):
-            for _record_id, stored in batch:
+        for batch in _batches(field, lock=True):
+            for record_id, stored in batch:
                 try:
-                    new.clean(_raw(field.type, stored), spec, ctx)
+                    converted[record_id] = new.to_storage(
+                        new.clean(_raw(old_type, stored, spec.type, ctx), spec, ctx)
+                    )
                 except FieldValueError:
-                    failures[str(_record_id)] = stored
+                    failures[str(record_id)] = stored
         if failures and not payload.get("clear_failures"):
+            db.session.rollback()
             tracked.fail(
                 job_id,
                 _(
-                    "%(n)d values do not convert; nothing was changed. Send "
-                    "clear_failures to clear them (they are kept in the audit "
-                    "trail).",
+                    "%(n)d values do not convert; nothing was changed. Send clear_failures to "
+                    "clear them (they are kept in the audit trail).",
                     n=len(failures),
                 ),
             )
             return
         done = 0
-        for batch in _batches(field):
-            for record_id, stored in batch:
-                try:
-                    value = new.to_storage(new.clean(_raw(field.type, stored), spec, ctx))
-                except FieldValueError:
-                    value = None
-                new_data = (
-                    model.data - field.key
-                    if value is None
-                    else model.data.op("||")(literal({field.key: value}, JSONB))
-                )
-                db.session.execute(
-                    update(model)
-                    .where(model.id == record_id)
-                    .values(data=new_data)
-                    .execution_options(synchronize_session=False)
-                )
-            done += len(batch)
-            tracked.progress(job_id, done)
-        before = {"type": field.type, "options": dict(field.options or {})}
-        field.type, field.options = spec.type, dict(spec.options)
-        if spec.type in ("picklist", "multi_picklist"):
-            db.session.execute(delete(PicklistValue).where(PicklistValue.field_id == field.id))
-            _save_values(
-                field,
-                [
-                    {
-                        "code": c.code,
-                        "label_en": c.label_en,
-                        "label_zh": c.label_zh,
-                        "colour": c.colour,
-                        "active": c.active,
-                    }
-                    for c in spec.choices
-                ],
+        for record_id, value in [*converted.items(), *((int(k), None) for k in failures)]:
+            new_data = (
+                model.data - field.key
+                if value is None
+                else model.data.op("||")(literal({field.key: value}, JSONB))
             )
+            db.session.execute(
+                update(model)
+                .where(model.id == record_id)
+                .values(data=new_data, version=model.version + 1)
+                .execution_options(synchronize_session=False)
+            )
+            done += 1
+            if done % BATCH == 0:
+                tracked.progress(job_id, done)
+        before = {
+            "type": old_type,
+            "options": dict(field.options or {}),
+            "default": field.default,
+            "unique": field.unique,
+            "cleared_values": failures or None,
+        }
+        _switch_type(field, spec, ctx)
         audit.record(
             "field.converted",
             "field",
             field.key,
-            before={**before, "cleared_values": failures or None},
-            after={"type": field.type, "options": field.options},
+            before=before,
+            after={
+                "type": field.type,
+                "options": field.options,
+                "default": field.default,
+                "unique": field.unique,
+            },
         )
         bump_version(current_tenant_id())
-        tracked.finish(job_id, {"converted": done - len(failures), "cleared": len(failures)})
+        db.session.commit()
+        tracked.progress(job_id, done)
+        tracked.finish(job_id, {"converted": len(converted), "cleared": len(failures)})
     except Exception as exc:
         tracked.fail(job_id, str(exc))
         raise

@@ -742,6 +742,12 @@ def restore_field(actor: Membership, object_key: str, field_key: str) -> FieldDe
     field = get_field(object_key, field_key)
     if field.deleted_at is None:
         raise DomainError(_("This field is not deleted."), status=409)
+    from saas import tracked
+
+    if tracked.is_active(f"field-purge:{field.id}"):
+        raise DomainError(
+            _("This field is being purged and can no longer be restored."), status=409
+        )
     field.deleted_at = None
     audit.record("field.restored", "field", f"{object_key}.{field_key}", after=describe(field))
     bump_version(current_tenant_id())

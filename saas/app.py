@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask, g, has_request_context, request, session
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from saas.config import Settings
 from saas.errors import register_error_handlers
@@ -58,6 +59,20 @@ def _select_timezone() -> str:
     return tenant.timezone if tenant is not None else "Asia/Shanghai"
 
 
+class BigIntIdConverter(IntegerConverter):
+    """``<int:…>`` limited to positive 64-bit ids."""
+
+    def __init__(
+        self,
+        url_map,
+        fixed_digits: int = 0,
+        min: int = 1,
+        max: int = 2**63 - 1,
+        signed: bool = False,
+    ) -> None:
+        super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
 def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     """Build a Kehu app. ``settings`` defaults to the environment; ``overrides`` go to config."""
     settings = settings or Settings.from_env()
@@ -95,6 +110,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     import saas.tracked  # noqa: F401
     import tenants.models  # noqa: F401
 
+    # Ids in URLs are BIGINTs: larger numbers are no route (404), never a database error.
+    app.url_map.converters["int"] = BigIntIdConverter
     _register_blueprints(app)
     register_error_handlers(app)  # after the API, so these handlers replace flask-smorest's
     _register_template_helpers(app)

@@ -115,12 +115,27 @@ def begin(job_id: str) -> TrackedJob:
 
 
 def progress(job_id: str, done: int, total: int | None = None) -> None:
-    """Record progress and commit, so it is visible while the job goes on."""
+    """Record progress on a connection of its own, so it shows while the job's own transaction
+    (which commits only when all its work is done) is still open."""
     values: dict[str, Any] = {"done": done}
     if total is not None:
         values["total"] = total
-    db.session.execute(update(TrackedJob).where(TrackedJob.id == job_id).values(**values))
-    db.session.commit()
+    tenant_id = current_tenant_id()
+    table = TrackedJob.__table__
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "SELECT set_config('app.tenant_id', %s, true)", (str(tenant_id),)
+        )
+        connection.execute(
+            update(table)
+            .where(table.c.tenant_id == tenant_id, table.c.id == job_id)
+            .values(**values)
+        )
+
+
+def is_active(job_id: str) -> bool:
+    row = get_job(job_id)
+    return row is not None and row.status in ACTIVE and _still_on_queue(job_id)
 
 
 def finish(job_id: str, result: dict[str, Any]) -> None:

@@ -1,0 +1,182 @@
+"""Regression tests for inputs and races that once lost data or answered 500."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+
+@pytest.fixture
+def co(make_company, api):
+    company = make_company()
+    client = api(company.token)
+    return company, client, f"/api/v1/t/{company.slug}"
+
+
+def _field(client, base, **payload):
+    response = client.post(f"{base}/objects/account/fields", json=payload)
+    assert response.status_code == 201, response.get_json()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ({"type": "decimal"}, "1e30"),
+        ({"type": "integer"}, "1e1000000"),
+        ({"type": "url"}, "[abc"),
+        ({"type": "datetime"}, "0001-01-01T00:00:00"),
+        ({"type": "datetime"}, "9999-12-31T23:59:59-05:00"),
+        ({"type": "currency"}, {"amount": "1", "currency": 5}),
+        ({"type": "lookup", "target": "account"}, 2**64),
+        ({"type": "text", "regex": "(a+)+b"}, "a" * 40),
+    ],
+)
+def test_hostile_values_are_400_not_500(co, field, value):
+    _, client, base = co
+    _field(client, base, key="probe", label="Probe", **field)
+    start = time.perf_counter()
+    response = client.post(f"{base}/records/account", json={"name": "x", "probe": value})
+    assert response.status_code == 400, response.get_json()
+    assert "probe" in response.get_json()["errors"]
+    assert time.perf_counter() - start < 2
+
+
+def test_hostile_ids_are_400_or_404(co):
+    _, client, base = co
+    assert (
+        client.post(f"{base}/records/account", json={"name": "x", "owner_id": 2**64}).status_code
+        == 400
+    )
+    assert (
+        client.post(f"{base}/records/account", json={"name": "x", "owner_id": True}).status_code
+        == 400
+    )
+    assert client.get(f"{base}/records/account?cursor={2**64}").status_code == 400
+    assert client.get(f"{base}/records/account/{2**64}").status_code == 404
+
+
+def test_long_plural_and_unknown_object_properties_are_400(co):
+    _, client, base = co
+    assert (
+        client.post(
+            f"{base}/objects", json={"key": "thing", "label": "Thing", "plural": "x" * 101}
+        ).status_code
+        == 400
+    )
+    assert client.patch(f"{base}/objects/account", json={"lable": "typo"}).status_code == 400
+
+
+def test_unique_fields_take_no_default(co):
+    _, client, base = co
+    response = client.post(
+        f"{base}/objects/account/fields",
+        json={"key": "code", "type": "text", "label": "Code", "unique": True, "default": "A"},
+    )
+    assert response.status_code == 400 and "default" in response.get_json()["errors"]
+
+
+def test_defaults_are_checked_again_when_options_change(co):
+    _, client, base = co
+    _field(client, base, key="short", type="text", label="Short", default="abcdefghij")
+    response = client.patch(f"{base}/objects/account/fields/short", json={"max_length": 3})
+    assert response.status_code == 400 and "default" in response.get_json()["errors"]
+
+
+def test_a_field_being_purged_cannot_be_restored(co, drain_jobs):
+    _, client, base = co
+    _field(client, base, key="gone", type="text", label="Gone")
+    client.post(f"{base}/records/account", json={"name": "x", "gone": "v"})
+    client.delete(f"{base}/objects/account/fields/gone")
+    client.post(f"{base}/objects/account/fields/gone/purge")
+    assert client.post(f"{base}/objects/account/fields/gone/restore").status_code == 409
+    drain_jobs()
+    assert client.get(f"{base}/objects/account/fields/gone").status_code == 404
+
+
+def test_an_edit_that_read_before_a_purge_is_refused_not_written_back(app, co, drain_jobs):
+    company, client, base = co
+    _field(client, base, key="old", type="text", label="Old")
+    _field(client, base, key="other", type="text", label="Other")
+    record = client.post(f"{base}/records/account", json={"name": "x", "old": "secret"}).get_json()
+    client.delete(f"{base}/objects/account/fields/old")
+    client.post(f"{base}/objects/account/fields/old/purge")
+    drain_jobs()
+    stale = client.patch(
+        f"{base}/records/account/{record['id']}",
+        json={"other": "edited"},
+        headers={"If-Match": '"v1"'},
+    )
+    assert stale.status_code == 412
+    from sqlalchemy import select
+
+    from saas.extensions import db
+    from saas.records.models import Account
+    from tenants.context import tenant_context
+
+    with app.app_context(), tenant_context(company.tenant_id, db.session):
+        data = db.session.execute(select(Account.data).where(Account.id == record["id"]))
+        assert "old" not in data.scalar_one()
+
+
+def test_conversion_keeps_unique_values_unique(co, drain_jobs):
+    _, client, base = co
+    _field(client, base, key="ref", type="text", label="Ref", unique=True)
+    for value in ("007", "7"):
+        client.post(f"{base}/records/account", json={"name": value, "ref": value})
+    job = client.post(
+        f"{base}/objects/account/fields/ref/conversion", json={"type": "integer"}
+    ).get_json()
+    drain_jobs()
+    assert client.get(f"{base}/jobs/{job['id']}").get_json()["status"] == "failed"
+    field = client.get(f"{base}/objects/account/fields/ref").get_json()
+    assert field["type"] == "text"  # nothing changed
+    values = sorted(r["ref"] for r in client.get(f"{base}/records/account").get_json()["data"])
+    assert values == ["007", "7"]
+
+
+def test_conversion_carries_the_default_and_dates(co, drain_jobs):
+    _, client, base = co
+    _field(client, base, key="seats", type="text", label="Seats", default="12")
+    _field(client, base, key="met_at", type="datetime", label="Met")
+    record = client.post(
+        f"{base}/records/account", json={"name": "x", "met_at": "2026-03-05T23:30:00+08:00"}
+    ).get_json()
+    for key, target in (("seats", "integer"), ("met_at", "date")):
+        job = client.post(
+            f"{base}/objects/account/fields/{key}/conversion", json={"type": target}
+        ).get_json()
+        drain_jobs()
+        assert client.get(f"{base}/jobs/{job['id']}").get_json()["status"] == "succeeded", key
+    assert client.get(f"{base}/objects/account/fields/seats").get_json()["default"] == 12
+    fresh = client.post(f"{base}/records/account", json={"name": "y"}).get_json()
+    assert fresh["seats"] == 12
+    # The instant was on 5 March in the company's time zone (Asia/Shanghai).
+    assert client.get(f"{base}/records/account/{record['id']}").get_json()["met_at"] == (
+        "2026-03-05"
+    )
+
+
+def test_pending_jobs_survive_a_rolled_back_savepoint(app, make_company):
+    from saas.extensions import db
+    from saas.jobs import _PENDING_KEY
+    from saas.mail import send
+    from tenants.context import tenant_context
+
+    company = make_company()
+    with app.app_context(), tenant_context(company.tenant_id, db.session):
+        send(to="a@example.com", subject="s", body="b", kind="test")
+        savepoint = db.session.begin_nested()
+        savepoint.rollback()
+        assert len(db.session.info.get(_PENDING_KEY, [])) == 1
+        db.session.rollback()
+
+
+def test_the_widest_decimal_is_stored_exactly(co):
+    _, client, base = co
+    _field(client, base, key="wide", type="decimal", label="Wide", precision=30, scale=2)
+    value = "9" * 28 + ".99"
+    response = client.post(f"{base}/records/account", json={"name": "x", "wide": value})
+    assert response.status_code == 201 and response.get_json()["wide"] == value
+    too_wide = client.post(f"{base}/records/account", json={"name": "x", "wide": "1" + value})
+    assert too_wide.status_code == 400
