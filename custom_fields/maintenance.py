@@ -18,7 +18,14 @@ from sqlalchemy.dialects.postgresql import JSONB
 from custom_fields import types
 from custom_fields.definitions import bump_version
 from custom_fields.models import FieldDefinition, ObjectDefinition, PicklistValue
-from custom_fields.services import _load_values, _require_admin, _save_values, _spec, get_field
+from custom_fields.services import (
+    _formulas_using,
+    _load_values,
+    _require_admin,
+    _save_values,
+    _spec,
+    get_field,
+)
 from custom_fields.types import Context, FieldSpec, FieldValueError
 from custom_fields.types.base import unique_key
 from saas import tracked
@@ -180,8 +187,10 @@ def run_purge(job_id: str, field_id: int) -> None:
         db.session.execute(delete(FieldDefinition).where(FieldDefinition.id == field.id))
         bump_version(current_tenant_id())
         tracked.finish(job_id, {"purged_values": done})
+    except DomainError as exc:
+        tracked.fail(job_id, exc.message)  # a refusal is final: retrying changes nothing
     except Exception as exc:
-        tracked.fail(job_id, str(exc))
+        tracked.crashed(job_id, exc)
         raise
 
 
@@ -333,6 +342,11 @@ def start_conversion(
     field = get_field(object_key, field_key)
     if field.deleted_at is not None:
         raise DomainError(_("Restore the field before changing it."), status=409)
+    users = _formulas_using(field)
+    if users:
+        raise DomainError(
+            _("Formula fields use this field: %(keys)s.", keys=", ".join(users)), status=409
+        )
     _target(field, payload, _context())  # refuse bad requests now, not in the worker
     row = tracked.start(
         f"field-convert:{field.id}",
@@ -421,6 +435,8 @@ def run_conversion(job_id: str, field_id: int, payload: dict[str, Any]) -> None:
         db.session.commit()
         tracked.progress(job_id, done)
         tracked.finish(job_id, {"converted": len(converted), "cleared": len(failures)})
+    except DomainError as exc:
+        tracked.fail(job_id, exc.message)  # a refusal is final: retrying changes nothing
     except Exception as exc:
-        tracked.fail(job_id, str(exc))
+        tracked.crashed(job_id, exc)
         raise

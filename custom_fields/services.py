@@ -446,6 +446,7 @@ def _apply(
     """Validate ``payload`` onto ``field``; all problems are reported together."""
     errors: dict[str, list[str]] = {}
     field_type = types.get(field.type)
+    field_options_before = dict(field.options or {})
     label_en, label_zh = _labels(payload, "label", errors, required=creating)
     help_en, help_zh = _labels(payload, "help", errors, required=False)
     flags = {
@@ -530,6 +531,14 @@ def _apply(
         except FieldValueError as exc:
             raise ValidationFailed({"default": [exc.message]}) from exc
         field.default = field_type.to_storage(cleaned)
+    if not creating and field.type == "auto_number":
+        for name in ("start", "reset"):
+            if name in option_keys and option_keys[name] != field_options_before.get(name):
+                raise ValidationFailed(
+                    {name: [_("The counter cannot change once numbers have been given out.")]}
+                )
+    if field.type in ("picklist", "multi_picklist") and options.get("controlling_field"):
+        _check_dependencies(field, options, values)
     if field.type == "lookup":
         target = options.get("target")
         exists = db.session.execute(
@@ -540,6 +549,64 @@ def _apply(
     if field.type == "formula":
         _check_formula(field, options)
     return values
+
+
+def _check_dependencies(
+    field: FieldDefinition, options: Mapping[str, Any], values: list[dict[str, Any]] | None
+) -> None:
+    """A dependent picklist names a live picklist or yes/no field of the same object; the
+    dependencies use codes of both."""
+    controlling = db.session.execute(
+        select(FieldDefinition).where(
+            FieldDefinition.object_id == field.object_id,
+            FieldDefinition.key == options["controlling_field"],
+            FieldDefinition.deleted_at.is_(None),
+        )
+    ).scalar_one_or_none()
+    if (
+        controlling is None
+        or controlling.type not in ("picklist", "boolean")
+        or (controlling.key == field.key)
+    ):
+        raise ValidationFailed(
+            {"controlling_field": [_("Choose another picklist or yes/no field of this object.")]}
+        )
+    own = (
+        {v["code"] for v in values}
+        if values is not None
+        else {v.code for v in picklist_values(field)}
+    )
+    parents = (
+        {"True", "False", "true", "false"}
+        if controlling.type == "boolean"
+        else {v.code for v in picklist_values(controlling)}
+    )
+    for parent, allowed in (options.get("dependencies") or {}).items():
+        if parent not in parents:
+            raise ValidationFailed(
+                {
+                    "dependencies": [
+                        _(
+                            "“%(code)s” is not a value of %(field)s.",
+                            code=parent,
+                            field=controlling.key,
+                        )
+                    ]
+                }
+            )
+        unknown = set(allowed) - own
+        if unknown:
+            raise ValidationFailed(
+                {
+                    "dependencies": [
+                        _(
+                            "“%(code)s” is not a value of %(field)s.",
+                            code=sorted(unknown)[0],
+                            field=field.key,
+                        )
+                    ]
+                }
+            )
 
 
 def _check_formula(field: FieldDefinition, options: Mapping[str, Any]) -> None:
@@ -674,6 +741,12 @@ def update_field(
         errors["type"] = [_("Change the type with a type conversion.")]
     if errors:
         raise ValidationFailed(errors)
+    if payload.get("active") is False and field.active:
+        users = _formulas_using(field)
+        if users:
+            raise DomainError(
+                _("Formula fields use this field: %(keys)s.", keys=", ".join(users)), status=409
+            )
     before = describe(field)
     was_unique = field.unique
     values = _apply(field, payload, creating=False, ctx=_context())

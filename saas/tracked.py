@@ -3,19 +3,23 @@ itself on RQ. Starting the same job id twice while it runs returns the running o
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import BigInteger, DateTime, Integer, String, Text, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from saas.errors import DomainError
 from saas.extensions import db
 from saas.jobs import enqueue_after_commit
 from tenants.context import TenantScoped, current_tenant_id
 
 ACTIVE = ("queued", "running")
+_log = logging.getLogger("kehu.jobs")
 
 
 class TrackedJob(TenantScoped, db.Model):
@@ -92,6 +96,7 @@ def _rq_id(job_id: str) -> str:
 def _still_on_queue(job_id: str) -> bool:
     """Whether RQ still has work for this job; a row left queued or running by a lost enqueue or
     a worker that died past its retries must not block a new start."""
+    from redis import RedisError
     from rq.exceptions import NoSuchJobError
     from rq.job import Job
 
@@ -101,6 +106,8 @@ def _still_on_queue(job_id: str) -> bool:
         status = Job.fetch(_rq_id(job_id), connection=redis_connection()).get_status()
     except NoSuchJobError:
         return False
+    except RedisError:
+        return True  # cannot tell: do not risk running the same work twice
     return status in ("queued", "started", "deferred", "scheduled")
 
 
@@ -148,10 +155,39 @@ def finish(job_id: str, result: dict[str, Any]) -> None:
 
 
 def fail(job_id: str, message: str) -> None:
+    """The job ended without doing its work; ``message`` is shown to people as it is."""
     db.session.rollback()
     db.session.execute(
         update(TrackedJob)
         .where(TrackedJob.id == job_id)
         .values(status="failed", error=message[:2000], finished_at=func.now())
+    )
+    db.session.commit()
+
+
+def crashed(job_id: str, exc: BaseException) -> None:
+    """An unexpected error: people see a plain message (details go to the log); the row says
+    ``queued`` again when RQ will retry, ``failed`` when it will not."""
+    from rq import get_current_job
+
+    _log.exception("tracked job %s failed", job_id)
+    if isinstance(exc, DomainError):
+        message = exc.message
+    else:
+        message = _(
+            "The job stopped because of an unexpected error. It is logged; try again "
+            "later or contact support."
+        )
+    rq_job = get_current_job()
+    retrying = rq_job is not None and (rq_job.retries_left or 0) > 0
+    db.session.rollback()
+    db.session.execute(
+        update(TrackedJob)
+        .where(TrackedJob.id == job_id)
+        .values(
+            status="queued" if retrying else "failed",
+            error=message[:2000],
+            finished_at=None if retrying else func.now(),
+        )
     )
     db.session.commit()

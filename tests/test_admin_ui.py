@@ -267,7 +267,7 @@ def test_create_fields_of_several_types_through_the_forms(company, admin, api):
                 **common,
                 "key": "customer_no",
                 "label_en": "No.",
-                "opt_pattern": "C-{0000}",
+                "opt_pattern": "C-{YYYY}-{0000}",
                 "opt_start": "100",
                 "opt_reset": "yearly",
             },
@@ -294,7 +294,7 @@ def test_create_fields_of_several_types_through_the_forms(company, admin, api):
     assert fields["tier"]["default"] == "B"
     assert fields["partner"]["options"] == {"target": "contact"}
     assert fields["customer_no"]["options"] == {
-        "pattern": "C-{0000}",
+        "pattern": "C-{YYYY}-{0000}",
         "start": 100,
         "reset": "yearly",
     }

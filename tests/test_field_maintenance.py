@@ -14,8 +14,10 @@ def crm(make_company, api):
     company = make_company()
     client = api(company.token)
     base = f"/api/v1/t/{company.slug}"
-    client.post(f"{base}/objects/account/fields",
-                json={"key": "employees_text", "type": "text", "label": "Employees"})
+    client.post(
+        f"{base}/objects/account/fields",
+        json={"key": "employees_text", "type": "text", "label": "Employees"},
+    )
     ids = []
     for name, value in (("A", "12"), ("B", "abc"), ("C", " 7 "), ("D", None)):
         body = {"name": name, **({"employees_text": value} if value is not None else {})}
@@ -27,8 +29,7 @@ def _data(app, company, record_id):
     from saas.records.models import Account
 
     with app.app_context(), tenant_context(company.tenant_id, db.session):
-        return db.session.execute(
-            select(Account.data).where(Account.id == record_id)).scalar_one()
+        return db.session.execute(select(Account.data).where(Account.id == record_id)).scalar_one()
 
 
 def test_purge_removes_values_and_frees_the_key(app, crm, drain_jobs):
@@ -45,24 +46,37 @@ def test_purge_removes_values_and_frees_the_key(app, crm, drain_jobs):
     drain_jobs()
     done = client.get(f"{base}/jobs/{job['id']}").get_json()
     assert (done["status"], done["done"], done["total"], done["percent"]) == (
-        "succeeded", 3, 3, 100)
+        "succeeded",
+        3,
+        3,
+        100,
+    )
     assert done["result"] == {"purged_values": 3}
     assert all("employees_text" not in _data(app, company, i) for i in ids)
     assert client.get(field).status_code == 404
-    assert client.post(f"{base}/objects/account/fields", json={
-        "key": "employees_text", "type": "integer", "label": "Employees"}).status_code == 201
+    assert (
+        client.post(
+            f"{base}/objects/account/fields",
+            json={"key": "employees_text", "type": "integer", "label": "Employees"},
+        ).status_code
+        == 201
+    )
 
 
 def test_conversion_preview_names_what_fails(crm):
     _, client, base, ids = crm
-    preview = client.post(f"{base}/objects/account/fields/employees_text/conversion/preview",
-                          json={"type": "integer", "min": 0})
+    preview = client.post(
+        f"{base}/objects/account/fields/employees_text/conversion/preview",
+        json={"type": "integer", "min": 0},
+    )
     assert preview.status_code == 200
     body = preview.get_json()
     assert (body["total"], body["converts"], body["fails"]) == (3, 2, 1)
     assert body["samples"] == [{"id": ids[1], "value": "abc", "error": "Enter a number."}]
-    incompatible = client.post(f"{base}/objects/account/fields/employees_text/conversion/preview",
-                               json={"type": "lookup", "target": "account"})
+    incompatible = client.post(
+        f"{base}/objects/account/fields/employees_text/conversion/preview",
+        json={"type": "lookup", "target": "account"},
+    )
     assert incompatible.status_code == 400 and "type" in incompatible.get_json()["errors"]
 
 
@@ -94,8 +108,9 @@ def test_conversion_changes_nothing_unless_failures_may_be_cleared(app, crm, dra
 
 def test_conversion_to_a_picklist(crm, drain_jobs):
     _, client, base, _ = crm
-    client.post(f"{base}/objects/account/fields", json={"key": "size_text", "type": "text",
-                                                        "label": "Size"})
+    client.post(
+        f"{base}/objects/account/fields", json={"key": "size_text", "type": "text", "label": "Size"}
+    )
     record = client.post(f"{base}/records/account", json={"name": "S", "size_text": "L"}).get_json()
     url = f"{base}/objects/account/fields/size_text/conversion"
     job = client.post(url, json={"type": "picklist", "values": ["S", "M", "L"]}).get_json()

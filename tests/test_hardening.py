@@ -180,3 +180,82 @@ def test_the_widest_decimal_is_stored_exactly(co):
     assert response.status_code == 201 and response.get_json()["wide"] == value
     too_wide = client.post(f"{base}/records/account", json={"name": "x", "wide": "1" + value})
     assert too_wide.status_code == 400
+
+
+def test_auto_numbers_cannot_be_made_to_repeat(co):
+    _, client, base = co
+    bad = client.post(
+        f"{base}/objects/account/fields",
+        json={
+            "key": "no",
+            "type": "auto_number",
+            "label": "No",
+            "pattern": "C-{0000}",
+            "reset": "yearly",
+        },
+    )
+    assert bad.status_code == 400 and "reset" in bad.get_json()["errors"]
+    _field(client, base, key="no", type="auto_number", label="No", pattern="C-{0000}")
+    for change in ({"reset": "yearly", "pattern": "C-{YYYY}-{0000}"}, {"start": 50}):
+        response = client.patch(f"{base}/objects/account/fields/no", json=change)
+        assert response.status_code == 400, change
+    assert (
+        client.patch(
+            f"{base}/objects/account/fields/no", json={"pattern": "CUS-{00000}"}
+        ).status_code
+        == 200
+    )
+
+
+def test_dependent_picklists_are_checked(co):
+    _, client, base = co
+    _field(client, base, key="region", type="picklist", label="Region", values=["north", "south"])
+    bad = client.post(
+        f"{base}/objects/account/fields",
+        json={
+            "key": "city",
+            "type": "picklist",
+            "label": "City",
+            "values": ["bj", "gz"],
+            "controlling_field": "region",
+            "dependencies": {"east": ["bj"]},
+        },
+    )
+    assert bad.status_code == 400 and "dependencies" in bad.get_json()["errors"]
+    _field(
+        client,
+        base,
+        key="city",
+        type="picklist",
+        label="City",
+        values=["bj", "gz"],
+        controlling_field="region",
+        dependencies={"north": ["bj"], "south": ["gz"]},
+    )
+    wrong = client.post(
+        f"{base}/records/account", json={"name": "x", "region": "south", "city": "bj"}
+    )
+    assert wrong.status_code == 400
+    assert "Region" in wrong.get_json()["errors"]["city"][0]
+    assert (
+        client.post(
+            f"{base}/records/account", json={"name": "x", "region": "north", "city": "bj"}
+        ).status_code
+        == 201
+    )
+
+
+def test_fields_used_by_formulas_cannot_be_switched_off_or_converted(co):
+    _, client, base = co
+    _field(client, base, key="qty", type="text", label="Qty")
+    _field(client, base, key="twice", type="formula", label="Twice", expression="qty & qty")
+    assert (
+        client.patch(f"{base}/objects/account/fields/qty", json={"active": False}).status_code
+        == 409
+    )
+    assert (
+        client.post(
+            f"{base}/objects/account/fields/qty/conversion", json={"type": "integer"}
+        ).status_code
+        == 409
+    )

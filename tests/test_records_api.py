@@ -323,8 +323,12 @@ def test_formula_values_are_computed_on_read(make_company, api):
         {"key": "qty", "type": "integer", "label": "Qty"},
         {"key": "price", "type": "decimal", "label": "Price"},
         {"key": "total", "type": "formula", "label": "Total", "expression": "qty * price"},
-        {"key": "label_text", "type": "formula", "label": "Label",
-         "expression": 'IF(qty > 10, "bulk", "small")'},
+        {
+            "key": "label_text",
+            "type": "formula",
+            "label": "Label",
+            "expression": 'IF(qty > 10, "bulk", "small")',
+        },
     ):
         assert client.post(fields, json=payload).status_code == 201, payload
     base = f"/api/v1/t/{company.slug}/records/account"
@@ -348,13 +352,20 @@ def test_making_a_field_unique_checks_and_claims_existing_values(make_company, a
     assert refused.status_code == 400 and "x-1" in refused.get_json()["errors"]["unique"][0]
     assert client.get(f"{fields}/code").get_json()["unique"] is False
     second = client.get(base).get_json()["data"][0]
-    client.patch(f"{base}/{second['id']}", json={"code": "Y-2"},
-                 headers={"If-Match": f'"v{second["version"]}"'})
+    client.patch(
+        f"{base}/{second['id']}",
+        json={"code": "Y-2"},
+        headers={"If-Match": f'"v{second["version"]}"'},
+    )
     assert client.patch(f"{fields}/code", json={"unique": True}).status_code == 200
     # Existing values are claimed: a new record cannot take one, the holder keeps it.
     assert client.post(base, json={"name": "C", "code": "x-1"}).status_code == 409
-    assert client.patch(f"{base}/{first['id']}", json={"name": "A2"},
-                        headers={"If-Match": '"v1"'}).status_code == 200
+    assert (
+        client.patch(
+            f"{base}/{first['id']}", json={"name": "A2"}, headers={"If-Match": '"v1"'}
+        ).status_code
+        == 200
+    )
     # Turning unique off releases the claims.
     client.patch(f"{fields}/code", json={"unique": False})
     assert client.post(base, json={"name": "D", "code": "X-1"}).status_code == 201
@@ -374,7 +385,8 @@ def test_formulas_may_use_other_formulas(make_company, api):
         assert client.post(fields, json=payload).status_code == 201, payload
     # Shown before the formula it uses, it is still computed after it.
     client.put(f"{fields}/order", json={"keys": ["with_tax", "qty", "net"]})
-    record = client.post(f"/api/v1/t/{company.slug}/records/account",
-                         json={"name": "N", "qty": 3}).get_json()
+    record = client.post(
+        f"/api/v1/t/{company.slug}/records/account", json={"name": "N", "qty": 3}
+    ).get_json()
     assert Decimal(record["net"]) == 30
     assert Decimal(record["with_tax"]) == Decimal("33.90")

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from flask_babel import gettext as _
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 from custom_fields.types import register
 from custom_fields.types._common import TEXT_OPERATORS
@@ -40,6 +40,24 @@ class AutoNumberOptions(Schema):
         leftover = _TOKEN.sub("", value)
         if "{" in leftover or "}" in leftover:
             raise ValidationError("Unknown token; use {YYYY} {YY} {MM} {DD} and {0000}.")
+
+    @validates_schema
+    def _reset_shows_in_the_number(self, data: dict[str, Any], **_kw: Any) -> None:
+        # A counter that restarts must be told apart by the date in the number, or numbers repeat.
+        tokens = set(_TOKEN.findall(data.get("pattern", "")))
+        has_year = bool(tokens & {"YYYY", "YY"})
+        needed = {
+            "never": True,
+            "yearly": has_year,
+            "monthly": has_year and "MM" in tokens,
+            "daily": has_year and {"MM", "DD"} <= tokens,
+        }[data.get("reset", "never")]
+        if not needed:
+            raise ValidationError(
+                "A counter that restarts needs the matching date tokens in the pattern "
+                "({YYYY}, {MM}, {DD}), or numbers would repeat.",
+                "reset",
+            )
 
 
 def period(options: dict[str, Any], day: dt.date) -> str:
