@@ -88,6 +88,96 @@ def _count_holders(field: FieldDefinition) -> int:
     ).scalar_one()
 
 
+# ---------------------------------------------------------------- default backfill
+
+
+def backfill_default(actor: Membership, object_key: str, field_key: str) -> tracked.TrackedJob:
+    """Give the field's default to every existing record that has no value for it."""
+    _require_admin(actor)
+    field = get_field(object_key, field_key)
+    if field.deleted_at is not None:
+        raise DomainError(_("Restore the field before changing it."), status=409)
+    if field.default is None:
+        raise ValidationFailed({"default": [_("The field has no default to fill in.")]})
+    if field.unique:
+        raise ValidationFailed(
+            {
+                "unique": [
+                    _(
+                        "A unique field cannot have a default: every new "
+                        "record would get the same value."
+                    )
+                ]
+            }
+        )
+    row = tracked.start(
+        f"field-backfill:{field.id}",
+        "field.backfill",
+        run_backfill,
+        params={"field_id": field.id},
+        created_by=actor.user_id,
+    )
+    db.session.commit()
+    return row
+
+
+@job
+def run_backfill(job_id: str, field_id: int) -> None:
+    """Fill records without a value, a batch at a time (each batch commits and bumps versions)."""
+    tracked.begin(job_id)
+    try:
+        field = db.session.execute(
+            select(FieldDefinition).where(FieldDefinition.id == field_id)
+        ).scalar_one()
+        if field.default is None or field.deleted_at is not None:
+            tracked.finish(job_id, {"filled": 0, "skipped": "no default"})
+            return
+        model, conditions = _model_and_filter(field.object_id)
+        empty = [*conditions, model.deleted_at.is_(None), ~model.data.has_key(field.key)]
+        total = db.session.execute(
+            select(func.count()).select_from(model).where(*empty)
+        ).scalar_one()
+        tracked.progress(job_id, 0, total)
+        filled = 0
+        value = literal({field.key: field.default}, JSONB)
+        while True:
+            ids = (
+                db.session.execute(
+                    select(model.id)
+                    .where(*empty)
+                    .order_by(model.id)
+                    .limit(BATCH)
+                    .with_for_update(skip_locked=True)
+                )
+                .scalars()
+                .all()
+            )
+            if not ids:
+                break
+            db.session.execute(
+                update(model)
+                .where(model.id.in_(ids), ~model.data.has_key(field.key))
+                .values(data=model.data.op("||")(value), version=model.version + 1)
+                .execution_options(synchronize_session=False)
+            )
+            db.session.commit()
+            filled += len(ids)
+            tracked.progress(job_id, filled)
+        audit.record(
+            "field.default_filled",
+            "field",
+            field.key,
+            after={"records": filled, "default": field.default},
+        )
+        db.session.commit()
+        tracked.finish(job_id, {"filled": filled})
+    except DomainError as exc:
+        tracked.fail(job_id, exc.message)
+    except Exception as exc:
+        tracked.crashed(job_id, exc)
+        raise
+
+
 # ---------------------------------------------------------------- unique
 
 

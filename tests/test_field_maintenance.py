@@ -142,3 +142,20 @@ def test_a_job_lost_before_it_ran_can_be_started_again(app, crm, drain_jobs):
     assert again.status_code == 202 and again.get_json()["id"] == job["id"]
     drain_jobs()
     assert client.get(f"{base}/jobs/{job['id']}").get_json()["status"] == "succeeded"
+
+
+def test_backfill_gives_the_default_to_records_without_a_value(app, crm, drain_jobs):
+    company, client, base, ids = crm
+    fields = f"{base}/objects/account/fields"
+    client.post(fields, json={"key": "tier", "type": "picklist", "label": "Tier",
+                              "values": ["A", "B"]})
+    keep = client.post(f"{base}/records/account", json={"name": "Has B", "tier": "B"}).get_json()
+    assert client.post(f"{fields}/tier/backfill").status_code == 400  # no default yet
+    client.patch(f"{fields}/tier", json={"default": "A"})
+    job = client.post(f"{fields}/tier/backfill").get_json()
+    drain_jobs()
+    done = client.get(f"{base}/jobs/{job['id']}").get_json()
+    assert done["status"] == "succeeded" and done["result"] == {"filled": len(ids)}
+    assert all(_data(app, company, i)["tier"] == "A" for i in ids)
+    assert _data(app, company, keep["id"])["tier"] == "B"  # a value is never replaced
+    assert client.get(f"{base}/records/account/{ids[0]}").get_json()["version"] == 2

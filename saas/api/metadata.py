@@ -300,3 +300,11 @@ def get_layout(object_key: str):
 def put_layout(body: dict, object_key: str):
     """Replace the layout (owners and admins): sections of one or two columns of field keys."""
     return layouts.save_layout(g.membership, object_key, body["sections"]).as_dict()
+
+
+@bp.post("/objects/<object_key>/fields/<field_key>/backfill")
+@bp.doc(security=SECURITY)
+@bp.response(202, JobOut)
+def backfill_default(object_key: str, field_key: str):
+    """Give the field's default to existing records without a value, in a background job."""
+    return maintenance.backfill_default(g.membership, object_key, field_key)
