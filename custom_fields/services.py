@@ -87,6 +87,18 @@ def list_objects() -> list[ObjectDefinition]:
 
 
 MAX_CUSTOM_OBJECTS = 200
+OBJECT_PROPERTIES = frozenset(
+    {"key", "label", "label_en", "label_zh", "plural", "plural_en", "plural_zh", "icon"}
+)
+
+
+def _refuse_unknown(
+    payload: Mapping[str, Any], known: set[str] | frozenset[str], errors: dict[str, list[str]]
+) -> None:
+    for name in sorted(set(payload) - known):
+        errors[name] = [_("Unknown property.")]
+
+
 ICON_PATTERN = re.compile(r"^[a-z0-9-]{1,40}$")
 
 
@@ -110,19 +122,7 @@ def create_object(actor: Membership, payload: Mapping[str, Any]) -> ObjectDefini
             types.get("auto_number").load_options({"pattern": name_pattern})
         except ValidationError as exc:
             errors["name_pattern"] = [str(m) for m in exc.messages_dict.get("pattern", [])]
-    unknown = set(payload) - {
-        "key",
-        "label",
-        "label_en",
-        "label_zh",
-        "plural",
-        "plural_en",
-        "plural_zh",
-        "icon",
-        "name_pattern",
-    }
-    for name in sorted(unknown):
-        errors[name] = [_("Unknown property.")]
+    _refuse_unknown(payload, OBJECT_PROPERTIES | {"name_pattern"}, errors)
     if errors:
         raise ValidationFailed(errors)
     if db.session.execute(select(ObjectDefinition.id).where(ObjectDefinition.key == key)).first():
@@ -183,18 +183,7 @@ def update_object(actor: Membership, key: str, payload: Mapping[str, Any]) -> Ob
     icon = payload.get("icon")
     if icon is not None and (not isinstance(icon, str) or not ICON_PATTERN.match(icon)):
         errors["icon"] = [_("Use a Bootstrap icon name such as box or truck.")]
-    unknown = set(payload) - {
-        "key",
-        "label",
-        "label_en",
-        "label_zh",
-        "plural",
-        "plural_en",
-        "plural_zh",
-        "icon",
-    }
-    for name in sorted(unknown):
-        errors[name] = [_("Unknown property.")]
+    _refuse_unknown(payload, OBJECT_PROPERTIES, errors)
     if errors:
         raise ValidationFailed(errors)
     before = {
