@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -514,6 +515,26 @@ def serialize(st: Store, record: RecordColumns, actor: Membership) -> dict[str, 
     return body
 
 
+def _display_result(value: Any, ctx: Context) -> str:
+    """A formula's result in the user's language, formatted by what kind of value it is."""
+    from babel.dates import format_date, format_datetime
+    from babel.numbers import format_decimal
+
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return _("Yes") if value else _("No")
+    if isinstance(value, dt.datetime):
+        return format_datetime(
+            value, format="medium", tzinfo=ZoneInfo(ctx.timezone), locale=ctx.locale
+        )
+    if isinstance(value, dt.date):
+        return format_date(value, format="medium", locale=ctx.locale)
+    if isinstance(value, (int, Decimal)):
+        return format_decimal(value, locale=ctx.locale, decimal_quantization=False)
+    return str(value)
+
+
 def display_values(
     st: Store, record: RecordColumns, actor: Membership
 ) -> list[tuple[FieldInfo, str]]:
@@ -526,8 +547,7 @@ def display_values(
             if info.access_for(actor.role_key) == "hidden":
                 continue
             if info.type == "formula":
-                value = formulas.get(info.key)
-                rows.append((info, "" if value is None else str(value)))
+                rows.append((info, _display_result(formulas.get(info.key), ctx)))
                 continue
             stored = record.data.get(info.key)
             field_type = types.get(info.type)
