@@ -1,4 +1,4 @@
-"""Random payloads against the field and record APIs: every answer is a 2xx or a 4xx, never a 500."""
+"""Random payloads against the field and record APIs: always a 2xx or a 4xx, never a 500."""
 
 from __future__ import annotations
 
