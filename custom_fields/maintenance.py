@@ -24,6 +24,7 @@ from custom_fields.services import (
     _require_admin,
     _save_values,
     _spec,
+    describe,
     get_field,
 )
 from custom_fields.types import Context, FieldSpec, FieldValueError
@@ -37,6 +38,8 @@ from tenants.context import current_tenant_id
 from tenants.models import Membership, Tenant
 
 BATCH = 5000
+#: Above this many values, making a field unique runs as a job rather than in the request.
+INLINE_UNIQUE_LIMIT = 20_000
 PREVIEW_LIMIT = 100_000
 SAMPLES = 20
 
@@ -219,6 +222,65 @@ def claim_existing_values(field: FieldDefinition) -> None:
             )
         if claims:
             db.session.execute(UniqueValue.__table__.insert(), claims)
+
+
+def make_unique(actor: Membership, object_key: str, field_key: str) -> tracked.TrackedJob:
+    """Make a field unique over many records: check and claim every value in a job."""
+    _require_admin(actor)
+    field = get_field(object_key, field_key)
+    if field.deleted_at is not None:
+        raise DomainError(_("Restore the field before changing it."), status=409)
+    if field.unique:
+        raise DomainError(_("This field is already unique."), field="unique", status=409)
+    if field.type in ("multi_picklist", "boolean", "long_text", "formula"):
+        raise ValidationFailed({"unique": [_("This type of field cannot be unique.")]})
+    if field.default is not None:
+        raise ValidationFailed(
+            {
+                "default": [
+                    _(
+                        "A unique field cannot have a default: every new "
+                        "record would get the same value."
+                    )
+                ]
+            }
+        )
+    row = tracked.start(
+        f"field-unique:{field.id}",
+        "field.unique",
+        run_make_unique,
+        params={"field_id": field.id},
+        created_by=actor.user_id,
+    )
+    db.session.commit()
+    return row
+
+
+@job
+def run_make_unique(job_id: str, field_id: int) -> None:
+    """Claim every value with the records locked; one transaction, so all or nothing."""
+    tracked.begin(job_id)
+    try:
+        field = db.session.execute(
+            select(FieldDefinition).where(FieldDefinition.id == field_id).with_for_update()
+        ).scalar_one()
+        total = _count_holders(field)
+        tracked.progress(job_id, 0, total)
+        for _batch in _batches(field, lock=True):
+            pass  # lock the holders so no value changes while they are claimed
+        claim_existing_values(field)
+        before = describe(field)
+        field.unique = True
+        audit.record("field.updated", "field", field.key, before=before, after=describe(field))
+        bump_version(current_tenant_id())
+        db.session.commit()
+        tracked.progress(job_id, total)
+        tracked.finish(job_id, {"claimed": total})
+    except DomainError as exc:
+        tracked.fail(job_id, exc.message)
+    except Exception as exc:
+        tracked.crashed(job_id, exc)
+        raise
 
 
 # ---------------------------------------------------------------- purge

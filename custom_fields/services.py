@@ -743,8 +743,23 @@ def update_field(
         _save_values(field, values)
     db.session.flush()
     if field.unique and not was_unique:
-        from custom_fields.maintenance import claim_existing_values
+        from custom_fields.maintenance import (
+            INLINE_UNIQUE_LIMIT,
+            _count_holders,
+            claim_existing_values,
+        )
 
+        if _count_holders(field) > INLINE_UNIQUE_LIMIT:
+            db.session.rollback()
+            raise DomainError(
+                _(
+                    "This object has many records: make the field unique with a background job "
+                    "(POST …/fields/%(key)s/unique).",
+                    key=field.key,
+                ),
+                field="unique",
+                status=409,
+            )
         try:
             claim_existing_values(field)
         except ValidationFailed:

@@ -159,3 +159,38 @@ def test_backfill_gives_the_default_to_records_without_a_value(app, crm, drain_j
     assert all(_data(app, company, i)["tier"] == "A" for i in ids)
     assert _data(app, company, keep["id"])["tier"] == "B"  # a value is never replaced
     assert client.get(f"{base}/records/account/{ids[0]}").get_json()["version"] == 2
+
+
+def test_making_a_large_field_unique_runs_as_a_job(crm, drain_jobs, monkeypatch):
+    from custom_fields import maintenance
+
+    _, client, base, _ = crm
+    monkeypatch.setattr(maintenance, "INLINE_UNIQUE_LIMIT", 1)
+    fields = f"{base}/objects/account/fields"
+    client.post(fields, json={"key": "vat", "type": "text", "label": "VAT"})
+    for value in ("V-1", "V-2"):
+        client.post(f"{base}/records/account", json={"name": value, "vat": value})
+    inline = client.patch(f"{fields}/vat", json={"unique": True})
+    assert inline.status_code == 409 and "/unique" in inline.get_json()["message"]
+    job = client.post(f"{fields}/vat/unique")
+    assert job.status_code == 202
+    drain_jobs()
+    done = client.get(f"{base}/jobs/{job.get_json()['id']}").get_json()
+    assert done["status"] == "succeeded", done
+    assert client.get(f"{fields}/vat").get_json()["unique"] is True
+    assert client.post(f"{base}/records/account",
+                       json={"name": "dup", "vat": "v-1"}).status_code == 409
+    assert client.post(f"{fields}/vat/unique").status_code == 409  # already unique
+
+
+def test_making_a_field_with_duplicates_unique_fails_the_job(crm, drain_jobs):
+    _, client, base, _ = crm
+    fields = f"{base}/objects/account/fields"
+    client.post(fields, json={"key": "dup_code", "type": "text", "label": "Code"})
+    for name in ("a", "b"):
+        client.post(f"{base}/records/account", json={"name": name, "dup_code": "SAME"})
+    job = client.post(f"{fields}/dup_code/unique").get_json()
+    drain_jobs()
+    failed = client.get(f"{base}/jobs/{job['id']}").get_json()
+    assert failed["status"] == "failed" and "SAME" in failed["error"]
+    assert client.get(f"{fields}/dup_code").get_json()["unique"] is False

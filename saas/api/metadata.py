@@ -308,3 +308,11 @@ def put_layout(body: dict, object_key: str):
 def backfill_default(object_key: str, field_key: str):
     """Give the field's default to existing records without a value, in a background job."""
     return maintenance.backfill_default(g.membership, object_key, field_key)
+
+
+@bp.post("/objects/<object_key>/fields/<field_key>/unique")
+@bp.doc(security=SECURITY)
+@bp.response(202, JobOut)
+def make_unique(object_key: str, field_key: str):
+    """Make a field unique over many records: existing values are checked in a background job."""
+    return maintenance.make_unique(g.membership, object_key, field_key)
