@@ -147,8 +147,9 @@ def test_a_job_lost_before_it_ran_can_be_started_again(app, crm, drain_jobs):
 def test_backfill_gives_the_default_to_records_without_a_value(app, crm, drain_jobs):
     company, client, base, ids = crm
     fields = f"{base}/objects/account/fields"
-    client.post(fields, json={"key": "tier", "type": "picklist", "label": "Tier",
-                              "values": ["A", "B"]})
+    client.post(
+        fields, json={"key": "tier", "type": "picklist", "label": "Tier", "values": ["A", "B"]}
+    )
     keep = client.post(f"{base}/records/account", json={"name": "Has B", "tier": "B"}).get_json()
     assert client.post(f"{fields}/tier/backfill").status_code == 400  # no default yet
     client.patch(f"{fields}/tier", json={"default": "A"})
@@ -178,8 +179,10 @@ def test_making_a_large_field_unique_runs_as_a_job(crm, drain_jobs, monkeypatch)
     done = client.get(f"{base}/jobs/{job.get_json()['id']}").get_json()
     assert done["status"] == "succeeded", done
     assert client.get(f"{fields}/vat").get_json()["unique"] is True
-    assert client.post(f"{base}/records/account",
-                       json={"name": "dup", "vat": "v-1"}).status_code == 409
+    assert (
+        client.post(f"{base}/records/account", json={"name": "dup", "vat": "v-1"}).status_code
+        == 409
+    )
     assert client.post(f"{fields}/vat/unique").status_code == 409  # already unique
 
 

@@ -397,9 +397,11 @@ def test_formula_results_are_shown_in_the_users_language(app, make_company, api,
     client = api(company.token)
     fields = f"/api/v1/t/{company.slug}/objects/account/fields"
     client.post(fields, json={"key": "qty", "type": "integer", "label": "Qty"})
-    client.post(fields, json={"key": "big", "type": "formula", "label": "Big",
-                              "expression": "qty * 1000.5"})
-    record = client.post(f"/api/v1/t/{company.slug}/records/account",
-                         json={"name": "Shown", "qty": 2000}).get_json()
+    client.post(
+        fields, json={"key": "big", "type": "formula", "label": "Big", "expression": "qty * 1000.5"}
+    )
+    record = client.post(
+        f"/api/v1/t/{company.slug}/records/account", json={"name": "Shown", "qty": 2000}
+    ).get_json()
     page = login(company.owner_email).get(f"/t/{company.slug}/o/account/{record['id']}")
     assert 'data-field="big">2,001,000<' in page.get_data(as_text=True)
