@@ -8,7 +8,7 @@ the next request here sees a new version and reloads.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,6 +88,19 @@ def bump_version(tenant_id: int) -> None:
     )
 
 
+def field_spec(field: FieldDefinition, choices: Iterable[Choice]) -> FieldSpec:
+    """The type-level view of a field definition with its picklist choices."""
+    return FieldSpec(
+        key=field.key,
+        type=field.type,
+        label_en=field.label_en,
+        label_zh=field.label_zh,
+        options=dict(field.options or {}),
+        required=field.required,
+        choices=tuple(choices),
+    )
+
+
 def _load() -> dict[str, ObjectSchema]:
     objects = db.session.execute(select(ObjectDefinition)).scalars().all()
     fields = (
@@ -116,15 +129,7 @@ def _load() -> dict[str, ObjectSchema]:
         access.setdefault(row.field_id, {})[row.role_key] = row.access
     infos: dict[int, list[FieldInfo]] = {}
     for f in fields:
-        spec = FieldSpec(
-            key=f.key,
-            type=f.type,
-            label_en=f.label_en,
-            label_zh=f.label_zh,
-            options=dict(f.options or {}),
-            required=f.required,
-            choices=tuple(choices.get(f.id, ())),
-        )
+        spec = field_spec(f, choices.get(f.id, ()))
         infos.setdefault(f.object_id, []).append(
             FieldInfo(f.id, spec, f.unique, f.default, f.searchable, access.get(f.id, {}))
         )

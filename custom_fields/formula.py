@@ -1259,3 +1259,10 @@ def _fields(root: _Node) -> Iterator[_Node]:
 
 def _references(root: _Node) -> set[str]:
     return {node.value for node in _fields(root)}
+
+
+@cache
+def compiled(expression: str) -> Formula:
+    """``parse`` for stored expressions, kept per process: a list of records evaluates the same
+    few formulas for every row, and a :class:`Formula` is immutable."""
+    return parse(expression)

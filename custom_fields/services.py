@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from custom_fields import types
-from custom_fields.definitions import bump_version
+from custom_fields.definitions import bump_version, field_spec
 from custom_fields.errors import LimitReached, NotFound
 from custom_fields.models import FieldAccess, FieldDefinition, ObjectDefinition, PicklistValue
 from custom_fields.types import Choice, Context, FieldSpec, FieldValueError
@@ -171,6 +171,14 @@ def create_object(actor: Membership, payload: Mapping[str, Any]) -> ObjectDefini
     return obj
 
 
+def _object_labels(obj: ObjectDefinition) -> dict[str, str]:
+    """What an object rename changes, for the audit trail."""
+    return {
+        name: getattr(obj, name)
+        for name in ("label_en", "label_zh", "plural_en", "plural_zh", "icon")
+    }
+
+
 def update_object(actor: Membership, key: str, payload: Mapping[str, Any]) -> ObjectDefinition:
     """Rename an object or change its icon; the key never changes."""
     _require_admin(actor)
@@ -186,13 +194,7 @@ def update_object(actor: Membership, key: str, payload: Mapping[str, Any]) -> Ob
     _refuse_unknown(payload, OBJECT_PROPERTIES, errors)
     if errors:
         raise ValidationFailed(errors)
-    before = {
-        "label_en": obj.label_en,
-        "label_zh": obj.label_zh,
-        "plural_en": obj.plural_en,
-        "plural_zh": obj.plural_zh,
-        "icon": obj.icon,
-    }
+    before = _object_labels(obj)
     for attr, value in (
         ("label_en", label_en),
         ("label_zh", label_zh),
@@ -202,13 +204,7 @@ def update_object(actor: Membership, key: str, payload: Mapping[str, Any]) -> Ob
     ):
         if value is not None:
             setattr(obj, attr, value)
-    after = {
-        "label_en": obj.label_en,
-        "label_zh": obj.label_zh,
-        "plural_en": obj.plural_en,
-        "plural_zh": obj.plural_zh,
-        "icon": obj.icon,
-    }
+    after = _object_labels(obj)
     if after != before:
         audit.record("object.updated", "object", key, before=before, after=after)
         bump_version(current_tenant_id())
@@ -415,17 +411,9 @@ def _spec(field: FieldDefinition, values: list[dict[str, Any]] | None = None) ->
             }
             for v in picklist_values(field)
         ]
-    return FieldSpec(
-        key=field.key,
-        type=field.type,
-        label_en=field.label_en,
-        label_zh=field.label_zh,
-        options=dict(field.options or {}),
-        required=field.required,
-        choices=tuple(
-            Choice(v["code"], v["label_en"], v["label_zh"], v["colour"], v["active"])
-            for v in values
-        ),
+    return field_spec(
+        field,
+        (Choice(v["code"], v["label_en"], v["label_zh"], v["colour"], v["active"]) for v in values),
     )
 
 
@@ -599,7 +587,7 @@ def _check_dependencies(
 
 
 def _check_formula(field: FieldDefinition, options: Mapping[str, Any]) -> None:
-    from custom_fields.formula import FormulaError, parse
+    from custom_fields.formula import FormulaError, compiled, parse
 
     others = {
         f.key: f
@@ -614,7 +602,7 @@ def _check_formula(field: FieldDefinition, options: Mapping[str, Any]) -> None:
     for key, f in others.items():
         if f.type == "formula":
             try:
-                field_types[key] = parse(f.options["expression"]).result_type(field_types)
+                field_types[key] = compiled(f.options["expression"]).result_type(field_types)
             except (FormulaError, KeyError):
                 continue
     try:
@@ -847,12 +835,12 @@ def _formulas_using(field: FieldDefinition) -> list[str]:
     )
     if not formulas:
         return []
-    from custom_fields.formula import FormulaError, parse
+    from custom_fields.formula import FormulaError, compiled
 
     users = []
     for other in formulas:
         try:
-            if field.key in parse(other.options["expression"]).references:
+            if field.key in compiled(other.options["expression"]).references:
                 users.append(other.key)
         except (FormulaError, KeyError):
             continue

@@ -65,6 +65,6 @@ class FormulaType(FieldType):
     def formula_sql(
         self, spec: FieldSpec, resolve: Callable[[str], ColumnElement[Any]]
     ) -> ColumnElement[Any]:
-        from custom_fields.formula import parse
+        from custom_fields.formula import compiled
 
-        return parse(spec.options["expression"]).to_sql(resolve)
+        return compiled(spec.options["expression"]).to_sql(resolve)

@@ -448,14 +448,14 @@ def _formula_values(st: Store, record: RecordColumns) -> dict[str, Any]:
     formulas = {f.key: f for f in st.schema.fields if f.type == "formula"}
     if not formulas:
         return {}
-    from custom_fields.formula import FormulaError, parse
+    from custom_fields.formula import FormulaError, compiled
 
     values = _python_values(st, record)
     field_types = {f.key: f.type for f in st.schema.fields if f.type != "formula"}
     parsed = {}
     for key, info in formulas.items():
         try:
-            parsed[key] = parse(info.spec.options["expression"])
+            parsed[key] = compiled(info.spec.options["expression"])
         except FormulaError:
             continue
     today, now = _today(), dt.datetime.now(dt.UTC)
