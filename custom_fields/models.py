@@ -81,6 +81,8 @@ class FieldDefinition(TenantScoped, db.Model):
     required: Mapped[bool] = mapped_column(Boolean, default=False)
     unique: Mapped[bool] = mapped_column(Boolean, default=False)
     indexed: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: State of the database index behind ``indexed``: building, ready or failed (null: none).
+    index_state: Mapped[str | None] = mapped_column(String(20))
     searchable: Mapped[bool] = mapped_column(Boolean, default=False)
     default: Mapped[Any] = mapped_column(JSONB, nullable=True)
     options: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)

@@ -18,6 +18,7 @@ from custom_fields.definitions import bump_version, field_spec
 from custom_fields.errors import LimitReached, NotFound
 from custom_fields.models import FieldAccess, FieldDefinition, ObjectDefinition, PicklistValue
 from custom_fields.types import Choice, Context, FieldSpec, FieldValueError
+from custom_fields.types.lookup import USER_TARGET
 from saas.errors import DomainError, ValidationFailed
 from saas.extensions import db
 from tenants import audit
@@ -43,6 +44,8 @@ RESERVED_KEYS = frozenset(
         "created_by",
         "updated_by",
         "deleted_at",
+        "tags",
+        "search_text",
         "new",  # would collide with the admin pages' URLs
         "order",
         # Formula keywords: a field with such a key could not be used in a formula.
@@ -109,7 +112,7 @@ def create_object(actor: Membership, payload: Mapping[str, Any]) -> ObjectDefini
     key = payload.get("key")
     if not isinstance(key, str) or not KEY_PATTERN.match(key):
         errors["key"] = [_("Use 2 to 60 lower-case letters, digits or _, starting with a letter.")]
-    elif key in RESERVED_KEYS or key in {"objects", "records", "jobs"}:
+    elif key in RESERVED_KEYS or key in {"objects", "records", "jobs", USER_TARGET}:
         errors["key"] = [_("“%(key)s” is reserved. Choose another key.", key=key)]
     label_en, label_zh = _labels(payload, "label", errors, required=True)
     plural_en, plural_zh = _labels(payload, "plural", errors, required=False)
@@ -517,8 +520,9 @@ def _apply(
     if field.type in ("picklist", "multi_picklist") and options.get("controlling_field"):
         _check_dependencies(field, options, values)
     if field.type == "lookup":
+        # A lookup links to records of an object, or to a member of the company ("user").
         target = options.get("target")
-        exists = db.session.execute(
+        exists = target == USER_TARGET or db.session.execute(
             select(ObjectDefinition.id).where(ObjectDefinition.key == target)
         ).first()
         if not exists:

@@ -85,6 +85,43 @@ class Role(TenantScoped, db.Model):
     name_zh: Mapped[str] = mapped_column(String(100))
     builtin: Mapped[bool] = mapped_column(Boolean, default=False)
     rank: Mapped[int] = mapped_column(default=100)
+    #: Which records the role sees: all, team_and_below, team or own (see ``DataScope``).
+    data_scope: Mapped[str] = mapped_column(String(20), default="all", server_default="all")
+
+
+class DataScope(enum.StrEnum):
+    """The records a role may see, by their owner."""
+
+    ALL = "all"
+    TEAM_AND_BELOW = "team_and_below"
+    TEAM = "team"
+    OWN = "own"
+
+
+DATA_SCOPE_LABELS = {
+    DataScope.ALL: _l("All records"),
+    DataScope.TEAM_AND_BELOW: _l("Records of my team and the teams below it"),
+    DataScope.TEAM: _l("Records of my team"),
+    DataScope.OWN: _l("Only my own records"),
+}
+
+
+class Team(TenantScoped, db.Model):
+    """A sales team; teams form a tree (``parent_id``) for "my team and below"."""
+
+    __tablename__ = "teams"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "parent_id"],
+            ["teams.tenant_id", "teams.id"],
+        ),  # deleting a team first detaches its members and sub-teams (tenants.teams)
+        UniqueConstraint("tenant_id", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    parent_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class MembershipStatus(enum.StrEnum):
@@ -100,6 +137,10 @@ class Membership(TenantScoped, db.Model):
         ForeignKeyConstraint(
             ["tenant_id", "role_key"], ["roles.tenant_id", "roles.key"], ondelete="RESTRICT"
         ),
+        ForeignKeyConstraint(
+            ["tenant_id", "team_id"],
+            ["teams.tenant_id", "teams.id"],
+        ),
         Index("ix_memberships_user_id", "user_id"),
     )
 
@@ -108,6 +149,7 @@ class Membership(TenantScoped, db.Model):
     )
     role_key: Mapped[str] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(20), default=MembershipStatus.ACTIVE)
+    team_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     user = relationship("User", lazy="joined")

@@ -18,6 +18,10 @@ from custom_fields.types._common import empty
 from custom_fields.types.base import Context, FieldSpec, FieldType, FieldValueError
 
 
+#: The target of a lookup to a member of the company instead of a record.
+USER_TARGET = "user"
+
+
 class LookupOptions(Schema):
     class Meta:
         unknown = "raise"

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from flask import g, request
-from marshmallow import INCLUDE, Schema, fields, validate
+from marshmallow import INCLUDE, RAISE, Schema, fields
 
 from saas.api.blueprint import ApiBlueprint
-from saas.api.schemas import StrictSchema
-from saas.records import services
+from saas.records import queries, services
 from tenants.models import WRITE_ROLES
 from tenants.resolution import attach_api_tenant, require_roles
 
@@ -32,14 +31,48 @@ RECORD_DOC = (
 )
 
 
-class ListQuery(StrictSchema):
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=services.MAX_PAGE))
-    cursor = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**63 - 1))
+class ListQuery(Schema):
+    """The URL form of a query (see docs/api.md): filter conditions, logic, sort, paging."""
+
+    class Meta:
+        unknown = RAISE
+
+    f = fields.List(
+        fields.String(),
+        metadata={"description": "A condition `field:op[:value]`; repeat for more (numbered 1…)."},
+    )
+    logic = fields.String(metadata={"description": "How the conditions combine: `1 AND (2 OR 3)`."})
+    filter = fields.String(metadata={"description": "A JSON filter tree instead of `f`."})
+    sort = fields.String(metadata={"description": "`-amount,name`: descending with a minus."})
+    columns = fields.String(metadata={"description": "Comma-separated field keys to return."})
+    limit = fields.Integer(metadata={"description": "Records per page, 1 to 1000 (50)."})
+    cursor = fields.String(metadata={"description": "`next_cursor` or `prev_cursor` of a page."})
+    q = fields.String(metadata={"description": "Quick search over name, phone, email, pinyin."})
+    count = fields.String(metadata={"description": "`false` skips the count."})
+
+
+class QueryBody(Schema):
+    """A query: ``filter`` (tree or numbered conditions with ``logic``), ``sort``, ``columns``,
+    ``limit``, ``cursor``, ``q`` and ``count``."""
+
+    class Meta:
+        unknown = INCLUDE  # checked by the query service, which names unknown keys
+
+    filter = fields.Raw(allow_none=True)
+    sort = fields.Raw()
+    columns = fields.List(fields.String())
+    limit = fields.Integer()
+    cursor = fields.String(allow_none=True)
+    q = fields.String(allow_none=True)
+    count = fields.Boolean()
 
 
 class RecordPage(Schema):
     data = fields.List(fields.Dict(), metadata={"description": RECORD_DOC})
-    next_cursor = fields.Integer(allow_none=True)
+    next_cursor = fields.String(allow_none=True)
+    prev_cursor = fields.String(allow_none=True)
+    count = fields.Integer(allow_none=True, metadata={"description": "Exact up to 10,000."})
+    count_exact = fields.Boolean(metadata={"description": "False when there are more than 10,000."})
 
 
 def _out(record, status: int = 200):
@@ -53,15 +86,22 @@ def _out(record, status: int = 200):
 @bp.arguments(ListQuery, location="query")
 @bp.response(200, RecordPage)
 def list_records(query: dict, object_key: str):
-    """Records newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
-    rows, next_cursor = services.list_records(
-        object_key, limit=query["limit"], before_id=query["cursor"]
-    )
-    st = services.store(object_key)
-    return {
-        "data": [services.serialize(st, r, g.membership) for r in rows],
-        "next_cursor": next_cursor,
-    }
+    """Records matching the URL form of a query, newest first unless sorted; pass
+    ``next_cursor`` / ``prev_cursor`` back as ``cursor`` to page."""
+    spec, columns = queries.from_args(request.args)
+    st, page = queries.run(g.membership, object_key, spec, columns)
+    return queries.page_json(st, page, g.membership, columns)
+
+
+@bp.post("/records/<object_key>/query")
+@bp.doc(security=SECURITY)
+@bp.arguments(QueryBody)
+@bp.response(200, RecordPage)
+def query_records(body: dict, object_key: str):
+    """Records matching a filter tree, sorted on up to six fields, a page at a time."""
+    spec, columns = queries.from_body(request.get_json(silent=True) or {})
+    st, page = queries.run(g.membership, object_key, spec, columns)
+    return queries.page_json(st, page, g.membership, columns)
 
 
 @bp.post("/records/<object_key>")

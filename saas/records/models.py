@@ -18,7 +18,7 @@ from sqlalchemy import (
     Text,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from saas.extensions import db
@@ -45,6 +45,10 @@ class RecordColumns(TenantScoped):
     version: Mapped[int] = mapped_column(Integer, default=1)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    tags: Mapped[list[str]] = mapped_column(ARRAY(String(50)), default=list, server_default="{}")
+    #: Lower-cased name, pinyin (full and initials) and searchable values for quick search;
+    #: trigram-indexed (``saas.records.search``).
+    search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     @declared_attr.directive
     def __mapper_args__(cls) -> dict[str, Any]:
@@ -56,6 +60,13 @@ class RecordColumns(TenantScoped):
         return (
             Index(f"ix_{name}_tenant_name", "tenant_id", "name"),
             Index(f"ix_{name}_tenant_owner", "tenant_id", "owner_id"),
+            Index(f"ix_{name}_tags", "tags", postgresql_using="gin"),
+            Index(
+                f"ix_{name}_search",
+                "search_text",
+                postgresql_using="gin",
+                postgresql_ops={"search_text": "gin_trgm_ops"},
+            ),
         )
 
 
@@ -131,6 +142,13 @@ class CustomRecord(RecordColumns, db.Model):
             Index("ix_custom_records_tenant_object_id", "tenant_id", "object_id", "id"),
             Index("ix_custom_records_tenant_object_name", "tenant_id", "object_id", "name"),
             Index("ix_custom_records_tenant_owner", "tenant_id", "owner_id"),
+            Index("ix_custom_records_tags", "tags", postgresql_using="gin"),
+            Index(
+                "ix_custom_records_search",
+                "search_text",
+                postgresql_using="gin",
+                postgresql_ops={"search_text": "gin_trgm_ops"},
+            ),
         )
 
 
@@ -173,3 +191,82 @@ class AutoNumberCounter(TenantScoped, db.Model):
     counter: Mapped[str] = mapped_column(String(80), primary_key=True)
     period: Mapped[str] = mapped_column(String(10), primary_key=True)
     last_value: Mapped[int] = mapped_column(BigInteger)
+
+
+class SavedView(TenantScoped, db.Model):
+    """A named list of an object's records: columns, filter, sort, page size, layout.
+
+    ``visibility`` says who sees it: ``private`` (its owner), ``roles`` / ``teams`` (those listed
+    in ``shared_with``) or ``tenant`` (everyone).
+    """
+
+    __tablename__ = "saved_views"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "object_id"],
+            ["object_definitions.tenant_id", "object_definitions.id"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_saved_views_object", "tenant_id", "object_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    object_id: Mapped[int] = mapped_column(BigInteger)
+    name: Mapped[str] = mapped_column(String(100))
+    owner_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE")
+    )
+    visibility: Mapped[str] = mapped_column(String(20), default="private")
+    #: Role keys or team ids the view is shared with.
+    shared_with: Mapped[list[Any]] = mapped_column(JSONB, default=list)
+    #: ``[{"key": "amount", "width": 120}, ...]`` in display order.
+    columns: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    filter: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    sort: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    page_size: Mapped[int] = mapped_column(Integer, default=50)
+    #: ``list`` or ``kanban`` (grouped by the picklist ``group_by``).
+    layout: Mapped[str] = mapped_column(String(20), default="list")
+    group_by: Mapped[str | None] = mapped_column(String(60))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ViewPreference(TenantScoped, db.Model):
+    """A user's default view of an object: a saved view id or a built-in key (``all``, ``mine``,
+    ``my_team``, ``recent``)."""
+
+    __tablename__ = "view_preferences"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "object_id"],
+            ["object_definitions.tenant_id", "object_definitions.id"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    object_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    default_view: Mapped[str] = mapped_column(String(40))
+
+
+class RecentRecord(TenantScoped, db.Model):
+    """When a user last opened a record, for the "Recently viewed" view."""
+
+    __tablename__ = "recent_records"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "object_id"],
+            ["object_definitions.tenant_id", "object_definitions.id"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_recent_records_user", "tenant_id", "user_id", "object_id", "viewed_at"),
+    )
+
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    object_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    record_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    viewed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -25,14 +25,16 @@ from sqlalchemy.orm.exc import StaleDataError
 from custom_fields import types
 from custom_fields.definitions import FieldInfo, ObjectSchema, schemas
 from custom_fields.errors import NotFound
+from custom_fields.query.engine import model_for
+from custom_fields.query.scope import scope_clause
 from custom_fields.types import Context, FieldValueError
 from custom_fields.types.auto_number import period, render
 from custom_fields.types.base import unique_key
 from saas.errors import DomainError, ValidationFailed
 from saas.extensions import db
 from saas.records.errors import RecordNotFound, StaleVersion, VersionRequired
+from saas.records import search
 from saas.records.models import (
-    STANDARD_MODELS,
     AutoNumberCounter,
     CustomRecord,
     RecordColumns,
@@ -53,16 +55,21 @@ SYSTEM_KEYS = (
     "updated_at",
     "created_by",
     "updated_by",
+    "tags",
 )
 MAX_PAGE = 200
+MAX_TAGS = 20
+MAX_TAG_LENGTH = 50
 
 
 @dataclass(frozen=True)
 class Store:
-    """Where an object's records live and how to select them."""
+    """Where an object's records live and how to select them; ``actor`` limits them to the
+    records the user's data scope allows."""
 
     schema: ObjectSchema
     model: type[RecordColumns]
+    actor: Membership | None = None
 
     @property
     def is_custom(self) -> bool:
@@ -75,15 +82,24 @@ class Store:
         )
         if self.is_custom:
             stmt = stmt.where(CustomRecord.object_id == self.schema.id)
+        scope = scope_clause(model.owner_id, self.actor)
+        if scope is not None:
+            stmt = stmt.where(scope)
         return stmt
 
 
-def store(object_key: str) -> Store:
+_REQUEST_ACTOR: Any = object()
+
+
+def store(object_key: str, actor: Membership | None = _REQUEST_ACTOR) -> Store:
+    """The object's store; in a request the signed-in member's data scope applies unless an
+    ``actor`` (or ``None``: no scope, for system work) is given."""
     schema = schemas(current_tenant_id()).get(object_key)
     if schema is None:
         raise NotFound(_("There is no object “%(key)s”.", key=object_key))
-    model = STANDARD_MODELS.get(object_key, CustomRecord) if schema.is_standard else CustomRecord
-    return Store(schema, model)
+    if actor is _REQUEST_ACTOR:
+        actor = g.get("membership") if has_request_context() else None
+    return Store(schema, model_for(schema), actor)
 
 
 def context() -> Context:
@@ -151,7 +167,30 @@ def _check_owner(raw: Any) -> int:
     return owner_id
 
 
+def clean_tags(raw: Any) -> list[str]:
+    """Tags as a list of distinct short texts (a comma-separated text is accepted too)."""
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        raw = raw.split(",")
+    if not isinstance(raw, list) or not all(isinstance(t, str) for t in raw):
+        raise FieldValueError(_("Enter tags as a list of texts."))
+    tags = list(dict.fromkeys(t.strip() for t in raw if t.strip()))
+    if len(tags) > MAX_TAGS:
+        raise FieldValueError(_("A record may have at most %(n)d tags.", n=MAX_TAGS))
+    if any(len(t) > MAX_TAG_LENGTH for t in tags):
+        raise FieldValueError(_("A tag may have at most %(n)d characters.", n=MAX_TAG_LENGTH))
+    return tags
+
+
 def _lookup_exists(target: str, record_id: int) -> bool:
+    if target == "user":
+        return (
+            db.session.execute(
+                select(Membership.user_id).where(Membership.user_id == record_id)
+            ).first()
+            is not None
+        )
     try:
         st = store(target)
     except NotFound:
@@ -182,6 +221,12 @@ def _clean(
         if key == "owner_id":
             try:
                 system["owner_id"] = _check_owner(raw)
+            except FieldValueError as exc:
+                errors[key] = [exc.message]
+            continue
+        if key == "tags":
+            try:
+                system["tags"] = clean_tags(raw)
             except FieldValueError as exc:
                 errors[key] = [exc.message]
             continue
@@ -325,6 +370,7 @@ def create_record(actor: Membership, object_key: str, payload: Mapping[str, Any]
     system, data = _clean(st, payload, actor, current=None)
     record = st.model(
         name=system.get("name"),
+        tags=system.get("tags", []),
         owner_id=system.get("owner_id", actor.user_id),
         created_by=actor.user_id,
         updated_by=actor.user_id,
@@ -333,6 +379,7 @@ def create_record(actor: Membership, object_key: str, payload: Mapping[str, Any]
     if st.is_custom:
         record.object_id = st.schema.id
     _assign_numbers(st, record)
+    record.search_text = search.record_text(st.schema, record.name, record.data)
     db.session.add(record)
     db.session.flush()
     try:
@@ -344,10 +391,20 @@ def create_record(actor: Membership, object_key: str, payload: Mapping[str, Any]
         "record.created",
         object_key,
         record.id,
-        after={"name": record.name, "owner_id": record.owner_id, **record.data},
+        after=audited_values(record),
     )
     db.session.commit()
     return record
+
+
+def audited_values(record: RecordColumns) -> dict[str, Any]:
+    """What the audit trail keeps of a record: its name, owner, tags and field values."""
+    return {
+        "name": record.name,
+        "owner_id": record.owner_id,
+        "tags": list(record.tags or []),
+        **record.data,
+    }
 
 
 def parse_version(if_match: str | None) -> int:
@@ -379,12 +436,13 @@ def update_record(
             _("Someone else changed this record. Reload it and apply your change again."),
             current=serialize(st, record, actor),
         )
-    before = {"name": record.name, "owner_id": record.owner_id, **record.data}
+    before = audited_values(record)
     before_data = dict(record.data)
     system, data = _clean(st, payload, actor, current=record)
     for key, value in system.items():
         setattr(record, key, value)
     record.data = data
+    record.search_text = search.record_text(st.schema, record.name, data)
     record.updated_by = actor.user_id
     record.updated_at = func.now()
     try:
@@ -399,7 +457,7 @@ def update_record(
     except DomainError:
         db.session.rollback()
         raise
-    after = {"name": record.name, "owner_id": record.owner_id, **record.data}
+    after = audited_values(record)
     changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
     if changed:
         audit.record(
@@ -486,8 +544,11 @@ def _json(value: Any) -> Any:
     return str(value)  # Decimal: exact, as the API sends numbers with decimals
 
 
-def serialize(st: Store, record: RecordColumns, actor: Membership) -> dict[str, Any]:
-    """The record as the API shows it to ``actor``: hidden fields left out, formulas computed."""
+def serialize(
+    st: Store, record: RecordColumns, actor: Membership, *, columns: list[str] | None = None
+) -> dict[str, Any]:
+    """The record as the API shows it to ``actor``: hidden fields left out, formulas computed;
+    with ``columns`` only those (and ``id`` and ``version``)."""
     body: dict[str, Any] = {
         "id": record.id,
         "version": record.version,
@@ -499,9 +560,14 @@ def serialize(st: Store, record: RecordColumns, actor: Membership) -> dict[str, 
         else None,
         "created_by": record.created_by,
         "updated_by": record.updated_by,
+        "tags": list(record.tags or []),
     }
-    formulas = _formula_values(st, record)
-    for info in st.schema.fields:
+    wanted = set(columns) | {"id", "version"} if columns else None
+    if wanted is not None:
+        body = {k: v for k, v in body.items() if k in wanted}
+    fields = [f for f in st.schema.fields if wanted is None or f.key in wanted]
+    formulas = _formula_values(st, record) if any(f.type == "formula" for f in fields) else {}
+    for info in fields:
         if info.access_for(actor.role_key) == "hidden":
             continue
         if info.type == "formula":

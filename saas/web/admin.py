@@ -248,7 +248,8 @@ def option_inputs(type_name: str) -> list[OptionInput]:
 
 
 def _object_choices() -> list[tuple[str, str]]:
-    return [(o.key, f"{o.label(_locale())} ({o.key})") for o in services.list_objects()]
+    objects = [(o.key, f"{o.label(_locale())} ({o.key})") for o in services.list_objects()]
+    return [*objects, ("user", _("A member of the company (user)"))]
 
 
 def _currency_choices() -> list[tuple[str, str]]:
