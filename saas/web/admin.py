@@ -822,6 +822,7 @@ def _render_edit(
     access_errors: dict[str, list[str]] | None = None,
     access: dict[str, str] | None = None,
     note: str | None = None,
+    dependency_errors: list[str] | None = None,
     status: int = 200,
 ):
     described = services.describe(target)
@@ -832,6 +833,8 @@ def _render_edit(
         rows = _saved_rows(described)
     return render_template(
         "admin/field_form.html",
+        dependencies=_dependency_matrix(obj.key, target) if is_picklist else None,
+        dependency_errors=dependency_errors or [],
         obj=obj,
         field=target,
         described=described,
@@ -907,6 +910,64 @@ def save_values(object_key: str, field_key: str):
         general = _row_errors(rows, errors)
         return _render_edit(obj, target, rows=rows, values_errors=general, status=err.status)
     flash(_("The values were saved."), "success")
+    return redirect(url_for(".edit_field", object_key=object_key, field_key=field_key))
+
+
+@dataclass
+class DependencyMatrix:
+    """Which values of a dependent picklist each value of its controlling field allows."""
+
+    controlling_label: str
+    parents: list[tuple[str, str]]
+    children: list[tuple[str, str]]
+    allowed: dict[str, set[str]]
+
+
+def _value_label(value: Any, locale: str) -> str:
+    return value.label_zh if locale.startswith("zh") else value.label_en
+
+
+def _dependency_matrix(object_key: str, target: Any) -> DependencyMatrix | None:
+    options = target.options or {}
+    controlling_key = options.get("controlling_field")
+    if not controlling_key:
+        return None
+    try:
+        controlling = services.get_field(object_key, controlling_key)
+    except DomainError:
+        return None
+    locale = _locale()
+    if controlling.type == "boolean":
+        parents = [("true", _("Yes")), ("false", _("No"))]
+    else:
+        parents = [(v.code, _value_label(v, locale)) for v in services.picklist_values(controlling)]
+    children = [(v.code, _value_label(v, locale)) for v in services.picklist_values(target)]
+    allowed = {k: set(v) for k, v in (options.get("dependencies") or {}).items()}
+    return DependencyMatrix(controlling.label(locale), parents, children, allowed)
+
+
+@bp.post("/objects/<object_key>/fields/<field_key>/dependencies")
+def save_dependencies(object_key: str, field_key: str):
+    """Save the matrix: a controlling value with nothing ticked allows every value."""
+    obj = services.get_object(object_key)
+    target = services.get_field(object_key, field_key)
+    _confirmed()
+    matrix = _dependency_matrix(object_key, target)
+    if matrix is None:
+        abort(400)
+    mapping = {
+        parent: request.form.getlist(f"dep-{parent}")
+        for parent, _label in matrix.parents
+        if request.form.getlist(f"dep-{parent}")
+    }
+    try:
+        services.update_field(g.membership, object_key, field_key, {"dependencies": mapping})
+    except DomainError as err:
+        db.session.rollback()
+        errors = err.errors if isinstance(err, ValidationFailed) else {"": [err.message]}
+        messages = [m for ms in errors.values() for m in ms]
+        return _render_edit(obj, target, dependency_errors=messages, status=err.status)
+    flash(_("The dependencies were saved."), "success")
     return redirect(url_for(".edit_field", object_key=object_key, field_key=field_key))
 
 
