@@ -47,6 +47,7 @@ from tenants.models import (
     role_label,
 )
 from tenants.slugs import validate_slug
+from tenants.teams import KEEP, TeamChoice, apply_team
 
 SUPPORTED_LOCALES = ("zh_CN", "en")
 SUPPORTED_CURRENCIES = ("CNY", "USD", "EUR", "HKD", "JPY", "GBP", "TWD", "SGD")
@@ -360,15 +361,23 @@ def _member_or_404(user_id: int) -> Membership:
 
 
 def update_member(
-    actor: Membership, user_id: int, *, role: str | None = None, active: bool | None = None
+    actor: Membership,
+    user_id: int,
+    *,
+    role: str | None = None,
+    active: bool | None = None,
+    team_id: TeamChoice = KEEP,
 ) -> Membership:
-    """Change a member's role and/or status in one transaction: all of it or nothing."""
+    """Change a member's role, status and/or team (``None``: no team) in one transaction: all
+    of it or nothing."""
     require_admin(actor)
     member = _member_or_404(user_id)
     if role is not None:
         _apply_role(actor, member, role)
     if active is not None:
         _apply_status(actor, member, active)
+    if team_id is not KEEP:
+        apply_team(member, team_id)
     db.session.commit()
     return member
 

@@ -47,6 +47,7 @@ class MemberOut(Schema):
     user = fields.Nested(UserOut)
     role = fields.String(attribute="role_key")
     status = fields.String()
+    team_id = fields.Integer(allow_none=True)
     joined_at = fields.DateTime(attribute="created_at")
 
 
@@ -59,6 +60,9 @@ class MeOut(Schema):
 class MemberPatch(StrictSchema):
     role = fields.String(validate=validate.Length(min=1, max=40))
     status = fields.String(validate=validate.OneOf(["active", "deactivated"]))
+    team_id = fields.Integer(
+        allow_none=True, metadata={"description": "A team of the company; null: no team"}
+    )
 
 
 class InvitationIn(StrictSchema):

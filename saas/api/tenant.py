@@ -24,6 +24,7 @@ from saas.errors import DomainError
 from saas.web.helpers import base_url
 from tenants import services
 from tenants.resolution import attach_api_tenant, require_admin
+from tenants.teams import KEEP
 
 bp = Blueprint("api_tenant", __name__, description="Tenant: members, invitations, settings")
 attach_api_tenant(bp)
@@ -51,9 +52,16 @@ def list_users():
 @bp.arguments(MemberPatch)
 @bp.response(200, MemberOut)
 def patch_user(body: dict, user_id: int):
-    """Change a member's role and/or deactivate/reactivate them (owners and admins)."""
+    """Change a member's role, team (``null``: none) and/or deactivate/reactivate them
+    (owners and admins)."""
     active = None if "status" not in body else body["status"] == "active"
-    return services.update_member(g.membership, user_id, role=body.get("role"), active=active)
+    return services.update_member(
+        g.membership,
+        user_id,
+        role=body.get("role"),
+        active=active,
+        team_id=body.get("team_id", KEEP),
+    )
 
 
 @bp.get("/invitations")

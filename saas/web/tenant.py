@@ -20,6 +20,7 @@ from saas.web.forms import (
     TokenForm,
 )
 from saas.web.helpers import attach_errors, base_url, start_browser_session
+from saas.web.teams import member_team_context
 from tenants import services
 from tenants.models import ADMIN_ROLES, RoleKey
 from tenants.resolution import attach_ui_tenant, require_admin
@@ -52,6 +53,7 @@ def users():
         invite_form=invite_form,
         role_choices=_role_choices(),
         confirm=ConfirmForm(),
+        **member_team_context(),
     )
 
 
@@ -75,6 +77,7 @@ def invite():
         invite_form=form,
         role_choices=_role_choices(),
         confirm=ConfirmForm(),
+        **member_team_context(),
     ), 400
 
 
