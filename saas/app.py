@@ -146,7 +146,11 @@ def _register_blueprints(app: Flask) -> None:
     from saas.health import bp as health_bp
     from saas.web.accounts import bp as accounts_bp
     from saas.web.admin import bp as admin_bp
+    from saas.web.imports import bp as imports_bp
+    from saas.web.list_actions import bp as list_actions_bp
+    from saas.web.lookups import bp as lookups_bp
     from saas.web.records import bp as records_bp
+    from saas.web.teams import bp as teams_bp
     from saas.web.tenant import bp as tenant_bp
 
     app.register_blueprint(health_bp)
@@ -154,6 +158,10 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(tenant_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(records_bp)
+    app.register_blueprint(imports_bp)
+    app.register_blueprint(list_actions_bp)
+    app.register_blueprint(teams_bp)
+    app.register_blueprint(lookups_bp)
     register_api(app)
 
 
@@ -163,6 +171,10 @@ def _register_template_helpers(app: Flask) -> None:
     from tenants.models import ADMIN_ROLES, role_label
 
     app.jinja_env.globals["role_label"] = role_label
+    from saas.records.search import search_terms
+
+    # Options carry their pinyin so typing ``zs`` in a dropdown finds 张三.
+    app.jinja_env.filters["search_terms"] = search_terms
 
     @app.context_processor
     def _helpers() -> dict[str, Any]:
