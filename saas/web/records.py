@@ -15,7 +15,17 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
@@ -23,10 +33,13 @@ from werkzeug.datastructures import MultiDict
 from custom_fields import layouts, types
 from custom_fields.definitions import FieldInfo
 from custom_fields.errors import NotFound
+from custom_fields.types.lookup import USER_TARGET
 from saas.errors import DomainError, ValidationFailed
 from saas.extensions import db
 from saas.records import services
+from saas.records import views as saved_views
 from saas.records.errors import StaleVersion
+from saas.web import lists
 from saas.web.forms import ConfirmForm
 from tenants import services as tenant_services
 from tenants.models import WRITE_ROLES
@@ -36,8 +49,6 @@ bp = Blueprint("records", __name__, url_prefix="/t/<slug>/o/<object_key>")
 attach_ui_tenant(bp)
 
 PAGE_SIZE = 50
-#: How many field columns the list shows after name and owner.
-LIST_FIELDS = 3
 #: A lookup offers a select of the target's records up to this many, else an id input.
 LOOKUP_CHOICES = 200
 #: Widgets a type may declare → how the form renders it; anything else is a text input.
@@ -93,6 +104,7 @@ class Input:
     display: str = ""  # what a computed or read-only value looks like
     choices: list[tuple[str, str]] = field(default_factory=list)
     link: str | None = None
+    search_url: str | None = None  # typeahead of a lookup (name, phone, email, pinyin)
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -173,18 +185,31 @@ def _lookup_input(inp: Input) -> None:
     """A select of the target's newest records, or an id input with a link to the list when
     the target has more than :data:`LOOKUP_CHOICES` records."""
     target = inp.info.spec.options.get("target", "")
-    try:
-        rows, more = services.list_records(target, limit=LOOKUP_CHOICES)
-    except NotFound:
-        inp.widget = "lookup_id"
-        return
-    if more is not None:
-        inp.widget = "lookup_id"
-        inp.link = url_for("records.index", object_key=target)
-        return
-    inp.choices = [(str(r.id), r.name or f"#{r.id}") for r in rows]
+    inp.search_url = url_for("lookups.lookup", object_key=target)
+    if target == USER_TARGET:
+        inp.choices = [(str(uid), name) for uid, name in _member_names().items()]
+    else:
+        try:
+            rows, more = services.list_records(target, limit=LOOKUP_CHOICES)
+        except NotFound:
+            inp.widget = "lookup_id"
+            return
+        if more is not None:
+            inp.widget = "lookup_id"
+            inp.link = url_for("records.index", object_key=target)
+            if inp.value:
+                inp.display = _lookup_name(target, inp.value)
+            return
+        inp.choices = [(str(r.id), r.name or f"#{r.id}") for r in rows]
     if inp.value and inp.value not in {value for value, _label in inp.choices}:
         inp.choices.append((inp.value, f"#{inp.value}"))
+
+
+def _lookup_name(target: str, value: str) -> str:
+    try:
+        return services.get_record(target, int(value)).name or f"#{value}"
+    except (DomainError, ValueError):
+        return f"#{value}"
 
 
 def build_inputs(
@@ -358,40 +383,143 @@ def _cursor(name: str = "cursor") -> int | None:
 
 @bp.get("/")
 def index(object_key: str):
-    st = _store(object_key)
-    cursor = _cursor()
-    rows, next_cursor = services.list_records(object_key, limit=PAGE_SIZE, before_id=cursor)
-    columns = [
-        info
-        for info in layouts.ordered_fields(object_key, g.membership.role_key)
-        if info.type != "long_text"
-    ][:LIST_FIELDS]
-    keys = {info.key for info in columns}
-    cells = {
-        r.id: {
-            info.key: text
-            for info, text in services.display_values(st, r, g.membership)
-            if info.key in keys
+    """The list: a view (saved or built-in) with the overrides of its URL, as a table or a
+    board (:mod:`saas.web.lists`)."""
+    return lists.render(object_key)
+
+
+def _back_to_list(object_key: str, state: str, view_key: str | None = None):
+    args = lists.state_args(state)
+    if view_key is not None:
+        args = MultiDict([("view", view_key)])
+    return redirect(lists.list_url(object_key, args.items(multi=True)))
+
+
+def _flash_error(err: DomainError) -> None:
+    errors = err.errors if isinstance(err, ValidationFailed) else {"": [err.message]}
+    for messages in errors.values():
+        for message in messages:
+            flash(message, "error")
+
+
+@bp.post("/views")
+def create_view(object_key: str):
+    """Save the list as it is (its URL, posted as ``state``) as a new view."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    form = request.form
+    state = form.get("state", "")
+    try:
+        current = saved_views.list_state(g.membership, object_key, lists.state_args(state))
+        payload = {
+            **current.view_payload(),
+            "name": form.get("name", ""),
+            **lists.share_payload(form),
         }
-        for r in rows
-    }
-    return render_template(
-        "records/list.html",
-        schema=st.schema,
-        rows=rows,
-        columns=columns,
-        cells=cells,
-        owners=_member_names(),
-        cursor=cursor,
-        next_cursor=next_cursor,
-    )
+        view = saved_views.create_view(g.membership, object_key, payload)
+    except saved_views.ViewNotFound:
+        raise
+    except DomainError as err:
+        db.session.rollback()
+        _flash_error(err)
+        return _back_to_list(object_key, state)
+    flash(_("The view “%(name)s” was saved.", name=view.name), "success")
+    return _back_to_list(object_key, state, str(view.id))
+
+
+@bp.post("/views/<int:view_id>")
+def update_view(object_key: str, view_id: int):
+    """``action=save``: store the list as it is into the view; ``rename``; ``share``."""
+    saved_views.get_view(g.membership, object_key, view_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    form = request.form
+    state = form.get("state", "")
+    action = form.get("action", "save")
+    try:
+        if action == "rename":
+            payload: dict[str, Any] = {"name": form.get("name", "")}
+        elif action == "share":
+            payload = lists.share_payload(form)
+        else:
+            current = saved_views.list_state(g.membership, object_key, lists.state_args(state))
+            payload = current.view_payload()
+        view = saved_views.update_view(g.membership, object_key, view_id, payload)
+    except saved_views.ViewNotFound:
+        raise
+    except DomainError as err:
+        db.session.rollback()
+        _flash_error(err)
+        return _back_to_list(object_key, state)
+    flash(_("The view “%(name)s” was saved.", name=view.name), "success")
+    if action == "save":
+        return _back_to_list(object_key, state, str(view.id))
+    return _back_to_list(object_key, state)
+
+
+@bp.post("/views/<int:view_id>/delete")
+def delete_view(object_key: str, view_id: int):
+    view = saved_views.get_view(g.membership, object_key, view_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    name = view.name
+    try:
+        saved_views.delete_view(g.membership, object_key, view_id)
+    except saved_views.ViewNotFound:
+        raise
+    except DomainError as err:
+        db.session.rollback()
+        _flash_error(err)
+        return _back_to_list(object_key, request.form.get("state", ""))
+    flash(_("The view “%(name)s” was deleted.", name=name), "info")
+    return _back_to_list(object_key, "", "all")
+
+
+@bp.post("/views/default")
+def set_default_view(object_key: str):
+    """Star a view: it opens when the list is opened without naming one."""
+    services.store(object_key)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    state = request.form.get("state", "")
+    try:
+        saved_views.set_default(g.membership, object_key, request.form.get("view", ""))
+    except DomainError as err:
+        db.session.rollback()
+        _flash_error(err)
+        return _back_to_list(object_key, state)
+    flash(_("This view now opens first."), "success")
+    return _back_to_list(object_key, state)
+
+
+@bp.get("/query-fields")
+def query_fields(object_key: str):
+    """The fields the person may filter, sort and show, with operators, labels and choices."""
+    return jsonify(fields=saved_views.query_fields(g.membership, object_key, _locale()))
+
+
+@bp.patch("/<int:record_id>")
+@require_writer
+def patch_record(object_key: str, record_id: int):
+    """Change some values from a script (the kanban board): JSON body, ``If-Match`` with the
+    version read; ``412`` with the current record when it changed meanwhile."""
+    services.get_record(object_key, record_id)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400)
+    version = services.parse_version(request.headers.get("If-Match"))
+    record = services.update_record(g.membership, object_key, record_id, body, version)
+    st = _store(object_key)
+    response = jsonify(services.serialize(st, record, g.membership))
+    response.headers["ETag"] = f'"v{record.version}"'
+    return response
 
 
 @bp.get("/<int:record_id>")
 def detail(object_key: str, record_id: int):
     st = _store(object_key)
     record = services.get_record(object_key, record_id)
-    return render_template(
+    page = render_template(
         "records/detail.html",
         schema=st.schema,
         record=record,
@@ -400,6 +528,8 @@ def detail(object_key: str, record_id: int):
         owners=_member_names(),
         confirm=ConfirmForm(),
     )
+    saved_views.note_recent(g.membership, object_key, record_id)  # "Recently viewed"
+    return page
 
 
 def _render_form(
