@@ -8,6 +8,7 @@ values of the row it points after (or before, going back).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -24,13 +25,14 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     and_,
+    case,
     false,
     func,
     literal,
     literal_column,
-    not_,
     or_,
     select,
+    true,
 )
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import aliased
@@ -190,6 +192,11 @@ class Resolver:
                 ).scalar_subquery()
             else:
                 sort_expr = self._target_name(target, expr)
+        if info.type == "picklist":
+            # The value order maps every code, an empty value too: keep empties empty, so that
+            # they sort as empties (first going up, unless told) and "nulls" applies. (Should
+            # PicklistType.sort_sql keep NULL itself, this goes: indexes are built on that.)
+            sort_expr = case((expr.is_not(None), sort_expr), else_=None)
         if not field_type.sortable:
             sort_expr = None
         return Resolved(path, expr, sort_expr, kind, tuple(operators), spec)
@@ -202,18 +209,21 @@ class Resolver:
         return schema, model
 
     def _target_where(self, schema: ObjectSchema, model: Any, ref: ColumnElement[Any]):
+        """The linked record, if the user may see it: a record outside their data scope has
+        no name to sort by and no values to filter on (they would tell what it holds)."""
         clauses = [model.id == ref, model.deleted_at.is_(None), _tenant_literal(model)]
         if not schema.is_standard or model_for(schema) is CustomRecord:
             clauses.append(model.object_id == schema.id)
+        scope = scope_clause(model.owner_id, self.actor)
+        if scope is not None:
+            clauses.append(scope)
         return and_(*clauses)
 
     def _target_name(self, target: str | None, ref: ColumnElement[Any]) -> ColumnElement[Any]:
         schema, model = self._target(target)
         if schema is None:
             return ref
-        return (
-            select(model.name).where(self._target_where(schema, model, ref)).scalar_subquery()
-        )
+        return select(model.name).where(self._target_where(schema, model, ref)).scalar_subquery()
 
     def _through_lookup(self, path: str) -> Resolved:
         first, rest = path.split(".", 1)
@@ -230,7 +240,10 @@ class Resolver:
         if schema is None:
             raise self._unknown(path)
         ref = types.get("lookup").sql(self.entity.data, info.key, info.spec)
-        inner = Resolver(schema, self.actor, model, hop=False).resolve(rest)
+        try:
+            inner = Resolver(schema, self.actor, model, hop=False).resolve(rest)
+        except DomainError:
+            raise self._unknown(path) from None
 
         def through(expr: ColumnElement[Any] | None) -> ColumnElement[Any] | None:
             if expr is None:
@@ -263,10 +276,8 @@ class Resolver:
                     continue
                 if formula.references & set(pending) - {key}:
                     continue
-                try:
+                with contextlib.suppress(FormulaError):
                     field_types[key] = formula.result_type(field_types)
-                except FormulaError:
-                    pass
                 pending.pop(key)
         return field_types.get(spec.key, "text")
 
@@ -299,8 +310,13 @@ class Resolver:
 # ---- filters -----------------------------------------------------------------------------------
 
 
+def now() -> dt.datetime:
+    """The current moment; tests replace it to freeze "today" (relative dates)."""
+    return dt.datetime.now(dt.UTC)
+
+
 def make_env(actor: Membership, timezone: str) -> ops.Env:
-    today = dt.datetime.now(ZoneInfo(timezone)).date()
+    today = now().astimezone(ZoneInfo(timezone)).date()
     return ops.Env(
         today=today,
         timezone=timezone,
@@ -322,7 +338,9 @@ def build_filter(node: Any, resolver: Resolver, env: ops.Env) -> ColumnElement[b
         parts = [build_filter(child, resolver, env) for child in node.children]
         parts = [p for p in parts if p is not None]
         if node.op == "not":
-            return not_(parts[0]) if parts else None
+            # The complement: a condition on an empty value is unknown (NULL) in SQL, and NOT
+            # NULL would drop the record; "not VIP" must list the records without a value too.
+            return parts[0].is_not(true()) if parts else None
         if not parts:
             return None
         return and_(*parts) if node.op == "and" else or_(*parts)
@@ -353,18 +371,33 @@ def build_filter(node: Any, resolver: Resolver, env: ops.Env) -> ColumnElement[b
 
 
 def parse_sort(raw: Any) -> list[SortKey]:
-    """``[{"field", "dir", "nulls"}]`` or the URL form ``-amount,name``."""
+    """``[{"field", "dir", "nulls"}]`` or the URL form ``-amount,name`` (a minus for
+    descending, ``:nulls_first`` / ``:nulls_last`` after a key to place its empty values)."""
     if raw is None or raw == "":
         return []
     keys: list[SortKey] = []
     if isinstance(raw, str):
-        for part in raw.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            desc = part.startswith("-")
-            keys.append(SortKey(part.lstrip("+-")[:130], desc))
+        parts = [part.strip() for part in raw.split(",") if part.strip()]
+        if len(parts) > MAX_SORT:
+            raise fail(_("Sort by at most %(n)d fields.", n=MAX_SORT), "sort")
+        for part in parts:
+            name, _sep, nulls = part.partition(":")
+            if nulls.strip() not in ("", "nulls_first", "nulls_last"):
+                raise fail(
+                    _("Sort by “field”, “-field” or “field:nulls_first” (or nulls_last)."),
+                    "sort",
+                )
+            name = name.strip()
+            keys.append(
+                SortKey(
+                    name.lstrip("+-").strip()[:130],
+                    name.startswith("-"),
+                    None if not nulls.strip() else nulls.strip() == "nulls_first",
+                )
+            )
     elif isinstance(raw, list):
+        if len(raw) > MAX_SORT:
+            raise fail(_("Sort by at most %(n)d fields.", n=MAX_SORT), "sort")
         for i, item in enumerate(raw):
             if not isinstance(item, Mapping) or not isinstance(item.get("field"), str):
                 raise fail(_("sort[%(i)d]: name a field.", i=i), "sort")
@@ -374,7 +407,7 @@ def parse_sort(raw: Any) -> list[SortKey]:
             if unknown or direction not in ("asc", "desc") or nulls not in (None, "first", "last"):
                 raise fail(
                     _(
-                        "sort[%(i)d]: use {\"field\", \"dir\": asc|desc, \"nulls\": first|last}.",
+                        'sort[%(i)d]: use {"field", "dir": asc|desc, "nulls": first|last}.',
                         i=i,
                     ),
                     "sort",
@@ -426,6 +459,12 @@ def _order_by(keys: list[_Ordered], *, reverse: bool = False) -> list[Any]:
         desc = item.key.desc != reverse
         nulls_first = item.key.nulls_first_effective != reverse
         column = item.expr.desc() if desc else item.expr.asc()
+        if item.key.field == "id":
+            # Performance: an id is never empty, and "id DESC NULLS LAST" is not the order of the
+            # primary key read backwards (NULLS FIRST), so the newest-first list sorted all of a
+            # tenant's rows (1.4 s for 1,000,000). Without NULLS both directions are index order.
+            clauses.append(column)
+            continue
         clauses.append(column.nulls_first() if nulls_first else column.nulls_last())
     return clauses
 
@@ -470,7 +509,7 @@ def _segments(keys: list[_Ordered], values: list[Any], reverse: bool) -> list[Co
     within = (expr <= bound) if desc else (expr >= bound)
     beyond = (expr < bound) if desc else (expr > bound)
     parts = [and_(within, or_(beyond, and_(expr == bound, rest)))]
-    if not nulls_first:
+    if not nulls_first and item.key.field != "id":  # an id is never empty: no query for it
         parts.append(expr.is_(None))
     return parts
 
@@ -536,7 +575,7 @@ def _read_cursor(token: str, print_: str, width: int) -> tuple[str, list[Any]]:
             raise ValueError
     except DomainError:
         raise
-    except (BadSignature, KeyError, TypeError, ValueError, IndexError):
+    except (BadSignature, KeyError, TypeError, ValueError, IndexError, ArithmeticError):
         raise fail(_("This cursor is not valid; start from the first page."), "cursor") from None
     return data["d"], values
 
@@ -587,15 +626,16 @@ def _run(stmt) -> list[Any]:
         if "statement timeout" in str(exc.orig) or "canceling statement" in str(exc.orig):
             db.session.rollback()
             raise DomainError(
-                _("This list took too long to compute. Narrow the filter or sort by another field."),
+                _(
+                    "This list took too long to compute. "
+                    "Narrow the filter or sort by another field."
+                ),
                 status=422,
             ) from exc
         raise
 
 
-def run_query(
-    schema: ObjectSchema, actor: Membership, spec: QuerySpec, *, timezone: str
-) -> Page:
+def run_query(schema: ObjectSchema, actor: Membership, spec: QuerySpec, *, timezone: str) -> Page:
     """One page of records, with cursors both ways and the count (exact up to 10,000)."""
     _timeout()
     stmt, resolver = base_query(schema, actor, spec, timezone)
@@ -635,7 +675,7 @@ def run_query(
     count, exact = None, True
     if spec.count:
         capped = stmt.with_only_columns(model.id).limit(COUNT_LIMIT + 1).subquery()
-        count = db.session.execute(select(func.count()).select_from(capped)).scalar_one()
+        count = _run(select(func.count()).select_from(capped))[0][0]
         exact = count <= COUNT_LIMIT
         count = min(count, COUNT_LIMIT)
     return Page([row[0] for row in rows], next_cursor, prev_cursor, count, exact)

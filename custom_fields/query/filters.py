@@ -5,9 +5,11 @@
 * Numbered conditions with logic text: ``{"conditions": [c1, c2, c3], "logic": "1 AND (2 OR 3)"}``
   (without ``logic`` all conditions must hold). Errors name the position in the text.
 * URL form: repeated ``f=field:op:value`` parameters, numbered in order, with optional
-  ``logic=1 AND (2 OR NOT 3)``; list values are comma-separated (``\\,`` for a comma).
+  ``logic=1 AND (2 OR NOT 3)``; list values are comma-separated (``\\,`` for a comma, ``\\\\``
+  for a backslash); only the first two colons separate, so values may hold colons.
 
-Limits keep a query cheap to plan: depth, number of conditions (IN-list size is the operators').
+Limits keep a query cheap to plan: depth, number of conditions and of groups (IN-list size is
+the operators').
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from saas.errors import ValidationFailed
 
 MAX_DEPTH = 6
 MAX_CONDITIONS = 50
+#: Groups (and, or, not) in one tree.
+MAX_GROUPS = 100
 MAX_LOGIC = 1000
 
 
@@ -52,9 +56,7 @@ def _condition(raw: Any, where: str) -> Condition:
         raise fail(_("%(where)s: expected a condition or a group.", where=where))
     unknown = set(raw) - {"field", "op", "value"}
     if unknown:
-        raise fail(
-            _("%(where)s: unknown key “%(key)s”.", where=where, key=sorted(unknown)[0][:40])
-        )
+        raise fail(_("%(where)s: unknown key “%(key)s”.", where=where, key=sorted(unknown)[0][:40]))
     field, op = raw.get("field"), raw.get("op")
     if not isinstance(field, str) or not field:
         raise fail(_("%(where)s: name a field.", where=where))
@@ -66,10 +68,17 @@ def _condition(raw: Any, where: str) -> Condition:
 class _Counter:
     def __init__(self) -> None:
         self.count = 0
+        self.groups = 0
 
     def add(self) -> None:
         self.count += 1
         if self.count > MAX_CONDITIONS:
+            raise fail(_("A filter may have at most %(n)d conditions.", n=MAX_CONDITIONS))
+
+    def add_group(self, size: int) -> None:
+        """Groups count too: a tree of thousands of empty groups is no cheaper to read."""
+        self.groups += 1
+        if self.groups > MAX_GROUPS or size > MAX_CONDITIONS:
             raise fail(_("A filter may have at most %(n)d conditions.", n=MAX_CONDITIONS))
 
 
@@ -83,13 +92,19 @@ def parse_tree(raw: Any, where: str = "filter", depth: int = 0, counter=None) ->
     if isinstance(raw, Mapping) and "conditions" in raw:
         if depth:
             raise fail(_("%(where)s: numbered conditions only at the top.", where=where))
+        unknown = set(raw) - {"conditions", "logic"}
+        if unknown:
+            key = str(sorted(unknown, key=str)[0])[:40]
+            raise fail(_("Unknown key “%(key)s” beside the conditions.", key=key))
         return parse_numbered(raw.get("conditions"), raw.get("logic"))
     if isinstance(raw, Mapping) and len(raw) == 1 and next(iter(raw)) in ("and", "or", "not"):
         op, body = next(iter(raw.items()))
         if op == "not":
+            counter.add_group(1)
             return Group("not", (parse_tree(body, f"{where}.not", depth + 1, counter),))
         if not isinstance(body, list):
             raise fail(_("%(where)s: “%(op)s” takes a list.", where=where, op=op))
+        counter.add_group(len(body))
         children = tuple(
             parse_tree(child, f"{where}.{op}[{i}]", depth + 1, counter)
             for i, child in enumerate(body)
@@ -116,7 +131,8 @@ _TOKEN = re.compile(r"\s*(?:(\d+)|(AND|OR|NOT)\b|(\()|(\)))", re.IGNORECASE)
 
 
 class LogicParser:
-    """``expr := term (OR term)*; term := factor (AND factor)*; factor := NOT factor | n | (expr)``."""
+    """``expr := term (OR term)*; term := factor (AND factor)*;
+    factor := NOT factor | n | (expr)``."""
 
     def __init__(self, text: str, conditions: list[Condition]):
         if len(text) > MAX_LOGIC:
@@ -158,9 +174,7 @@ class LogicParser:
             raise self._error(_("Unexpected “%(text)s”", text=token[1]), token[2])
         missing = set(range(1, len(self.conditions) + 1)) - self.used
         if missing:
-            raise fail(
-                _("Condition %(n)d is not used in the logic.", n=min(missing)), "logic"
-            )
+            raise fail(_("Condition %(n)d is not used in the logic.", n=min(missing)), "logic")
         return node
 
     def _expr(self) -> Any:
@@ -203,9 +217,24 @@ class LogicParser:
             self.depth -= 1
 
 
-def _split_list(text: str) -> list[str]:
-    parts = re.split(r"(?<!\\),", text)
-    return [p.replace("\\,", ",") for p in parts]
+def split_list(text: str) -> list[str]:
+    """A URL-form value split on its commas: ``\\,`` is a comma inside a value and ``\\\\`` a
+    backslash; any other backslash is itself."""
+    parts, current, i = [], [], 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and i + 1 < len(text) and text[i + 1] in ",\\":
+            current.append(text[i + 1])
+            i += 2
+            continue
+        if char == ",":
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+        i += 1
+    parts.append("".join(current))
+    return parts
 
 
 def parse_url(items: list[str], logic: str | None) -> Any:
@@ -222,7 +251,7 @@ def parse_url(items: list[str], logic: str | None) -> Any:
         field, op = parts[0].strip(), parts[1].strip()
         value: Any = parts[2] if len(parts) == 3 else None
         if value is not None:
-            parts = _split_list(value)
+            parts = split_list(value)
             value = parts if len(parts) > 1 else parts[0]
         conditions.append({"field": field, "op": op, "value": value})
     return parse_numbered(conditions, logic)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ARRAY, ColumnElement, String, and_, false, literal, not_, or_
+from sqlalchemy import ARRAY, ColumnElement, Integer, String, and_, false, literal, not_, or_
 from sqlalchemy.dialects.postgresql import JSONB, array
 
 from custom_fields.query.dates import MAX_DAYS, RELATIVE, WITH_DAYS, day_range
@@ -24,6 +24,9 @@ from custom_fields.types import FieldSpec
 
 MAX_LIST = 500
 MAX_TEXT = 500
+MAX_DECIMALS = 30
+#: The range of a PostgreSQL bigint (integer fields, ids).
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
 
 class ValueError_(ValueError):
@@ -98,8 +101,12 @@ def _number(raw: Any) -> Decimal:
         value = Decimal(str(raw).strip())
     except InvalidOperation as exc:
         raise ValueError_(_("Enter a number.")) from exc
+    # Beyond 30 digits either side of the point no stored value differs (and PostgreSQL's
+    # numeric would refuse an exponent such as 1e-99999).
     if not value.is_finite() or abs(value) >= Decimal("1e30"):
         raise ValueError_(_("Enter a number."))
+    if value and value.normalize().as_tuple().exponent < -MAX_DECIMALS:
+        raise ValueError_(_("Enter a number with at most %(n)d decimals.", n=MAX_DECIMALS))
     return value
 
 
@@ -139,11 +146,22 @@ def _datetime(raw: Any, env: Env) -> dt.datetime | dt.date:
     raise ValueError_(_("Enter a date (YYYY-MM-DD) or a date and time (ISO 8601)."))
 
 
+def storable(text: str) -> bool:
+    """Whether PostgreSQL can take ``text`` as a parameter: no NUL, no lone surrogate."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _text(raw: Any) -> str:
     if isinstance(raw, bool) or not isinstance(raw, (str, int, Decimal)):
         raise ValueError_(_("Enter some text."))
     text = str(raw).strip()
-    if not text:
+    if not text or not storable(text):
         raise ValueError_(_("Enter some text."))
     if len(text) > MAX_TEXT:
         raise ValueError_(_("Enter at most %(n)d characters.", n=MAX_TEXT))
@@ -201,15 +219,12 @@ def clean_values(kind: str, arity: str, raw: Any, spec: FieldSpec | None, env: E
         return None
     if arity == "days":
         return _days(raw)
+    # A text is one value even with commas in it: the URL form splits its lists itself.
     if arity == "two":
-        if isinstance(raw, str):
-            raw = raw.split(",")
         if not isinstance(raw, (list, tuple)) or len(raw) != 2:
             raise ValueError_(_("Enter two values: from and to."))
         return tuple(clean_value(kind, item, spec, env) for item in raw)
     if arity == "list":
-        if isinstance(raw, str):
-            raw = [part for part in raw.split(",") if part.strip()]
         if not isinstance(raw, (list, tuple)):
             raw = [raw]
         if not raw:
@@ -229,15 +244,50 @@ def _local_midnight(day: dt.date, env: Env) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), ZoneInfo(env.timezone))
 
 
-def _span(value: Any, kind: str, env: Env) -> tuple[Any, Any]:
-    """``[start, end)`` a value stands for: a day for dates, itself for anything else."""
-    if kind == "datetime" and not isinstance(value, dt.datetime) and isinstance(value, dt.date):
-        return _local_midnight(value, env), _local_midnight(value + dt.timedelta(days=1), env)
-    return value, None
+def _is_day(value: Any, kind: str) -> bool:
+    return kind == "datetime" and isinstance(value, dt.date) and not isinstance(value, dt.datetime)
+
+
+def _day(value: dt.date, env: Env) -> tuple[dt.datetime, dt.datetime | None]:
+    """``[start, end)`` of a local day; no end after the last day Python knows (9999-12-31),
+    which no stored moment reaches."""
+    end = _local_midnight(value + dt.timedelta(days=1), env) if value < dt.date.max else None
+    return _local_midnight(value, env), end
 
 
 def _bind(expr: ColumnElement[Any], value: Any) -> ColumnElement[Any]:
     return literal(value, expr.type)
+
+
+def _is_integer(expr: ColumnElement[Any], kind: str) -> bool:
+    return kind == "number" and isinstance(expr.type, Integer)
+
+
+def _whole(value: Decimal, rounding: str) -> int:
+    return int(value.to_integral_value(rounding=rounding))
+
+
+def _integer_compare(expr: ColumnElement[Any], op: str, value: Decimal) -> ColumnElement[bool]:
+    """``expr op value`` for a whole-number column and any number: a fraction is moved to the
+    whole number that gives the same answer (``n > 1.5`` is ``n > 1``, ``n >= 1.5`` is
+    ``n >= 2``) and a bound beyond 64 bits answers without reaching PostgreSQL's bigint."""
+    bound = _whole(value, ROUND_CEILING if op in ("lt", "gte") else ROUND_FLOOR)
+    if bound > INT_MAX:
+        return expr.is_not(None) if op in ("lt", "lte") else false()
+    if bound < INT_MIN:
+        return false() if op in ("lt", "lte") else expr.is_not(None)
+    literal_bound = literal(bound, expr.type)
+    return {
+        "lt": lambda: expr < literal_bound,
+        "lte": lambda: expr <= literal_bound,
+        "gt": lambda: expr > literal_bound,
+        "gte": lambda: expr >= literal_bound,
+    }[op]()
+
+
+def _integers(values: Sequence[Decimal]) -> list[int]:
+    """The values a whole-number column can equal (fractions and huge numbers never)."""
+    return [int(v) for v in values if v == v.to_integral_value() and INT_MIN <= int(v) <= INT_MAX]
 
 
 # ---- the operators ---------------------------------------------------------------------------
@@ -247,9 +297,13 @@ def _bind(expr: ColumnElement[Any], value: Any) -> ColumnElement[Any]:
 def _eq(expr, kind, value, env):
     if kind == "text":
         return _ilike(expr, escape_like(value))
-    start, end = _span(value, kind, env)
-    if end is not None:
-        return and_(expr >= _bind(expr, start), expr < _bind(expr, end))
+    if _is_day(value, kind):
+        start, end = _day(value, env)
+        after = expr >= _bind(expr, start)
+        return after if end is None else and_(after, expr < _bind(expr, end))
+    if _is_integer(expr, kind):
+        whole = _integers([value])
+        return expr == literal(whole[0], expr.type) if whole else false()
     return expr == _bind(expr, value)
 
 
@@ -260,16 +314,25 @@ def _ne(expr, kind, value, env):
 
 def _compare(op: str):
     def build(expr, kind, value, env):
-        start, end = _span(value, kind, env)
-        if end is None:
-            end = start
-        bound = {
-            "lt": lambda: expr < _bind(expr, start),
-            "lte": lambda: expr < _bind(expr, end) if end is not start else expr <= _bind(expr, start),
-            "gt": lambda: expr >= _bind(expr, end) if end is not start else expr > _bind(expr, start),
-            "gte": lambda: expr >= _bind(expr, start),
-        }[op]
-        return bound()
+        if _is_day(value, kind):
+            # A day: before it, up to its end, after its end, from its start.
+            start, end = _day(value, env)
+            if op == "lt":
+                return expr < _bind(expr, start)
+            if op == "gte":
+                return expr >= _bind(expr, start)
+            if end is None:
+                return expr.is_not(None) if op == "lte" else false()
+            return expr < _bind(expr, end) if op == "lte" else expr >= _bind(expr, end)
+        if _is_integer(expr, kind):
+            return _integer_compare(expr, op, value)
+        bound = _bind(expr, value)
+        return {
+            "lt": lambda: expr < bound,
+            "lte": lambda: expr <= bound,
+            "gt": lambda: expr > bound,
+            "gte": lambda: expr >= bound,
+        }[op]()
 
     return build
 
@@ -295,6 +358,10 @@ def _in(expr, kind, value, env):
         return or_(*(_ilike(expr, escape_like(v)) for v in value))
     if kind == "datetime":
         return or_(*(_eq(expr, kind, v, env) for v in value))
+    if _is_integer(expr, kind):
+        value = _integers(value)
+        if not value:
+            return false()
     return expr.in_([_bind(expr, v) for v in value])
 
 
@@ -435,4 +502,3 @@ USER_OPERATORS = (
 )
 ID_OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in")
 TAG_OPERATORS = ("includes_any", "includes_all", "excludes", "is_empty", "is_not_empty")
-

@@ -27,8 +27,10 @@ def _cached(key: str, build):
 def data_scope(role_key: str) -> str:
     return _cached(
         f"scope:{role_key}",
-        lambda: db.session.execute(select(Role.data_scope).where(Role.key == role_key)).scalar()
-        or DataScope.ALL,
+        lambda: (
+            db.session.execute(select(Role.data_scope).where(Role.key == role_key)).scalar()
+            or DataScope.ALL
+        ),
     )
 
 

@@ -15,7 +15,8 @@ from werkzeug.datastructures import MultiDict
 
 from custom_fields.query import engine
 from custom_fields.query.engine import Page, QuerySpec
-from custom_fields.query.filters import fail, parse_tree, parse_url
+from custom_fields.query.filters import MAX_DEPTH, fail, parse_tree, parse_url
+from custom_fields.query.operators import storable
 from saas.records import services
 from tenants.models import Membership
 
@@ -47,12 +48,14 @@ def _columns(raw: Any) -> list[str] | None:
 def _search(raw: Any) -> str | None:
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
-    if not isinstance(raw, str) or len(raw) > 100:
+    if not isinstance(raw, str) or len(raw) > 100 or not storable(raw):
         raise fail(_("Search for at most 100 characters of text."), "q")
     return raw
 
 
-def from_body(body: Mapping[str, Any], *, maximum: int = engine.MAX_API_PAGE) -> tuple[QuerySpec, list[str] | None]:
+def from_body(
+    body: Mapping[str, Any], *, maximum: int = engine.MAX_API_PAGE
+) -> tuple[QuerySpec, list[str] | None]:
     """The JSON form: ``{"filter", "sort", "columns", "limit", "cursor", "q", "count"}``."""
     unknown = set(body) - QUERY_KEYS
     if unknown:
@@ -75,16 +78,21 @@ def from_body(body: Mapping[str, Any], *, maximum: int = engine.MAX_API_PAGE) ->
     return spec, _columns(body.get("columns"))
 
 
-def from_args(args: MultiDict, *, maximum: int = engine.MAX_API_PAGE) -> tuple[QuerySpec, list[str] | None]:
+def from_args(
+    args: MultiDict, *, maximum: int = engine.MAX_API_PAGE
+) -> tuple[QuerySpec, list[str] | None]:
     """The URL form: ``f=field:op:value`` (repeated), ``logic``, or ``filter=<JSON>``; ``sort``,
     ``columns``, ``limit``, ``cursor``, ``q``."""
     raw_filter = args.get("filter")
     if raw_filter:
         try:
-            tree = parse_tree(json.loads(raw_filter))
+            loaded = json.loads(raw_filter)
         except json.JSONDecodeError as exc:
             raise fail(_("The filter is not valid JSON: %(error)s", error=exc.msg)) from exc
-    elif args.getlist("f"):
+        except RecursionError as exc:  # "[[[[…": deeper than any filter may be
+            raise fail(_("Filters may be nested at most %(n)d levels deep.", n=MAX_DEPTH)) from exc
+        tree = parse_tree(loaded)
+    elif args.getlist("f") or args.get("logic"):
         tree = parse_url(args.getlist("f"), args.get("logic"))
     else:
         tree = None
@@ -105,8 +113,12 @@ def check_columns(st: services.Store, actor: Membership, columns: list[str] | No
         return
     resolver = engine.Resolver(st.schema, actor, st.model)
     for key in columns:
+        if key == "version":  # always in a record's JSON, like the id
+            continue
         if "." in key:
-            raise fail(_("Columns are the object's own fields: “%(key)s”.", key=key[:130]), "columns")
+            raise fail(
+                _("Columns are the object's own fields: “%(key)s”.", key=key[:130]), "columns"
+            )
         try:
             resolver.resolve(key)
         except Exception as exc:  # DomainError from the resolver
@@ -114,7 +126,9 @@ def check_columns(st: services.Store, actor: Membership, columns: list[str] | No
             raise fail(message, "columns") from exc
 
 
-def run(actor: Membership, object_key: str, spec: QuerySpec, columns: list[str] | None) -> tuple[services.Store, Page]:
+def run(
+    actor: Membership, object_key: str, spec: QuerySpec, columns: list[str] | None
+) -> tuple[services.Store, Page]:
     st = services.store(object_key, actor)
     check_columns(st, actor, columns)
     page = engine.run_query(st.schema, actor, spec, timezone=services.context().timezone)

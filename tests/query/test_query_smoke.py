@@ -3,7 +3,10 @@ def test_smoke(crm):
     crm.add(name="Beta", grade="B", revenue={"amount": "300", "currency": "CNY"}, staff=10)
     crm.add(name="Gamma", grade="A", staff=5)
     assert crm.where("grade", "eq", "A") == ["Gamma", "张三科技"]
-    body = crm.query(filter={"and": [{"field": "revenue", "op": "gt", "value": 50}]}, sort=[{"field": "revenue", "dir": "desc"}])
+    body = crm.query(
+        filter={"and": [{"field": "revenue", "op": "gt", "value": 50}]},
+        sort=[{"field": "revenue", "dir": "desc"}],
+    )
     assert [r["name"] for r in body["data"]] == ["Beta", "张三科技"]
     assert crm.names(q="zs") == ["张三科技"]
     assert crm.where("double_staff", "gte", 10) == ["Beta", "Gamma"]
