@@ -515,7 +515,13 @@ def start_conversion(
 def run_conversion(job_id: str, field_id: int, payload: dict[str, Any]) -> None:
     """Convert in one transaction with the records locked: readers see the old type with the old
     values until the new type and the new values appear together."""
+    from custom_fields import indexing
+
     tracked.begin(job_id)
+    # The old type's index expressions could refuse the new values (a number's cast on a
+    # currency object): the field's indexes go first and are rebuilt for whatever type it ends
+    # up with.
+    indexing.suspend_for_conversion(field_id)
     try:
         field = db.session.execute(
             select(FieldDefinition).where(FieldDefinition.id == field_id).with_for_update()
@@ -592,3 +598,5 @@ def run_conversion(job_id: str, field_id: int, payload: dict[str, Any]) -> None:
     except Exception as exc:
         tracked.crashed(job_id, exc)
         raise
+    finally:
+        indexing.resume_after_conversion(job_id, field_id)

@@ -13,7 +13,7 @@ from marshmallow import ValidationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from custom_fields import types
+from custom_fields import indexing, types
 from custom_fields.definitions import bump_version, field_spec
 from custom_fields.errors import LimitReached, NotFound
 from custom_fields.models import FieldAccess, FieldDefinition, ObjectDefinition, PicklistValue
@@ -522,9 +522,12 @@ def _apply(
     if field.type == "lookup":
         # A lookup links to records of an object, or to a member of the company ("user").
         target = options.get("target")
-        exists = target == USER_TARGET or db.session.execute(
-            select(ObjectDefinition.id).where(ObjectDefinition.key == target)
-        ).first()
+        exists = (
+            target == USER_TARGET
+            or db.session.execute(
+                select(ObjectDefinition.id).where(ObjectDefinition.key == target)
+            ).first()
+        )
         if not exists:
             raise ValidationFailed({"target": [_("There is no object “%(key)s”.", key=target)]})
     if field.type == "formula":
@@ -701,6 +704,7 @@ def create_field(actor: Membership, object_key: str, payload: Mapping[str, Any])
     if values is not None:
         _save_values(field, values)
         db.session.flush()
+    indexing.schedule(field, created_by=actor.user_id)  # builds its indexes when indexed
     audit.record("field.created", "field", f"{object_key}.{key}", after=describe(field))
     bump_version(current_tenant_id())
     db.session.commit()
@@ -729,6 +733,7 @@ def update_field(
                 _("Formula fields use this field: %(keys)s.", keys=", ".join(users)), status=409
             )
     before = describe(field)
+    index_before = indexing.signature(field)
     was_unique = field.unique
     values = _apply(field, payload, creating=False, ctx=_context())
     if values is not None:
@@ -761,12 +766,21 @@ def update_field(
         from saas.records.models import UniqueValue
 
         db.session.execute(delete(UniqueValue).where(UniqueValue.field_id == field.id))
+    if indexing.signature(field) != index_before or (
+        # Asking again for an index that failed or predates index builds retries it.
+        payload.get("indexed") is True and field.index_state in (None, "failed")
+    ):
+        indexing.schedule(field, created_by=actor.user_id)
     after = describe(field)
     if after != before:
         audit.record(
             "field.updated", "field", f"{object_key}.{field_key}", before=before, after=after
         )
         bump_version(current_tenant_id())
+    if after.get("searchable") != before.get("searchable"):
+        from saas.records.search import start_rebuild
+
+        start_rebuild(field.object_id, actor.user_id)
     db.session.commit()
     return field
 
@@ -800,6 +814,7 @@ def delete_field(actor: Membership, object_key: str, field_key: str) -> FieldDef
             _("Formula fields use this field: %(keys)s.", keys=", ".join(dependants)), status=409
         )
     field.deleted_at = datetime.now(UTC)
+    indexing.schedule(field, created_by=actor.user_id)  # a deleted field keeps no index
     audit.record("field.deleted", "field", f"{object_key}.{field_key}", before=describe(field))
     bump_version(current_tenant_id())
     db.session.commit()
@@ -818,6 +833,7 @@ def restore_field(actor: Membership, object_key: str, field_key: str) -> FieldDe
             _("This field is being purged and can no longer be restored."), status=409
         )
     field.deleted_at = None
+    indexing.schedule(field, created_by=actor.user_id)  # rebuilt when indexed
     audit.record("field.restored", "field", f"{object_key}.{field_key}", after=describe(field))
     bump_version(current_tenant_id())
     db.session.commit()
@@ -896,5 +912,10 @@ def set_field_access(
         after={"access": after},
     )
     bump_version(current_tenant_id())
+    if ("hidden" in before.values()) != ("hidden" in after.values()):
+        # Quick search leaves out fields hidden from any role: their values must not be found.
+        from saas.records.search import start_rebuild
+
+        start_rebuild(field.object_id, actor.user_id)
     db.session.commit()
     return after

@@ -25,7 +25,6 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     and_,
-    case,
     false,
     func,
     literal,
@@ -141,6 +140,12 @@ def _tenant_literal(entity: Any) -> ColumnElement[bool]:
     return entity.tenant_id == literal_column(str(int(current_tenant_id())), BigInteger)
 
 
+def _user_name(ref: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A person as lists show them: the name, else the email."""
+    shown = func.coalesce(func.nullif(User.name, ""), User.email)
+    return select(shown).where(User.id == ref).correlate_except(User).scalar_subquery()
+
+
 class Resolver:
     """Resolves field paths of one object for one user (field access applies)."""
 
@@ -162,9 +167,7 @@ class Resolver:
             expr = getattr(self.entity, column)
             sort_expr = expr if kind != "tags" else None
             if kind == "user":
-                sort_expr = (
-                    select(User.name).where(User.id == expr).correlate_except(User)
-                ).scalar_subquery()
+                sort_expr = _user_name(expr)
             return Resolved(path, expr, sort_expr, kind, SYSTEM_OPERATORS[kind])
         info = self.schema.field(path)
         if info is None or info.access_for(self.actor.role_key) == "hidden":
@@ -187,16 +190,9 @@ class Resolver:
             target = spec.options.get("target")
             if target == "user":
                 kind, operators = "user", ops.USER_OPERATORS
-                sort_expr = (
-                    select(User.name).where(User.id == expr).correlate_except(User)
-                ).scalar_subquery()
+                sort_expr = _user_name(expr)
             else:
                 sort_expr = self._target_name(target, expr)
-        if info.type == "picklist":
-            # The value order maps every code, an empty value too: keep empties empty, so that
-            # they sort as empties (first going up, unless told) and "nulls" applies. (Should
-            # PicklistType.sort_sql keep NULL itself, this goes: indexes are built on that.)
-            sort_expr = case((expr.is_not(None), sort_expr), else_=None)
         if not field_type.sortable:
             sort_expr = None
         return Resolved(path, expr, sort_expr, kind, tuple(operators), spec)
@@ -548,10 +544,27 @@ def _serializer() -> URLSafeSerializer:
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="kehu.cursor")
 
 
+def _canonical(node: Any) -> Any:
+    """A filter tree without where its conditions were written (JSON path or number)."""
+    if node is None:
+        return None
+    if isinstance(node, Group):
+        return [node.op, [_canonical(child) for child in node.children]]
+    return [node.field, node.op, node.value]
+
+
 def fingerprint(object_key: str, spec: QuerySpec, keys: list[_Ordered]) -> str:
-    """What a cursor belongs to: the object, the filter, the search and the sort."""
+    """What a cursor belongs to: the object, the filter (however it was written), the search,
+    the ids asked for and the sort."""
     raw = json.dumps(
-        [object_key, repr(spec.filter), spec.search, [k.key.to_json() for k in keys], spec.deleted],
+        [
+            object_key,
+            _canonical(spec.filter),
+            spec.search,
+            sorted(spec.ids) if spec.ids is not None else None,
+            [k.key.to_json() for k in keys],
+            spec.deleted,
+        ],
         sort_keys=True,
         default=str,
     )
@@ -584,8 +597,18 @@ def _read_cursor(token: str, print_: str, width: int) -> tuple[str, list[Any]]:
 
 
 def _timeout() -> None:
+    """The query's time limit, and the company's time zone for formulas using TODAY() (the
+    record page computes them on the company's date too)."""
+    from tenants.models import Tenant
+
     ms = int(current_app.config.get("QUERY_TIMEOUT_MS", 10_000))
-    db.session.execute(select(func.set_config("statement_timeout", str(ms), True)))
+    zone = db.session.get(Tenant, current_tenant_id()).timezone
+    db.session.execute(
+        select(
+            func.set_config("statement_timeout", str(ms), True),
+            func.set_config("TimeZone", zone, True),
+        )
+    )
 
 
 def base_query(

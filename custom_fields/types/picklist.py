@@ -42,11 +42,14 @@ def clean_code(raw: Any, spec: FieldSpec, *, allow_inactive: bool = False) -> st
 
 
 def order_sql(expr: ColumnElement[Any], spec: FieldSpec) -> ColumnElement[Any]:
-    """Sort by the picklist's own order, not alphabetically by code."""
+    """Sort by the picklist's own order, not alphabetically by code. An empty value stays
+    NULL (so it sorts as empty values do); a code no longer listed comes after the listed ones."""
     if not spec.choices:
         return expr
     return case(
-        {c.code: i for i, c in enumerate(spec.choices)}, value=expr, else_=len(spec.choices)
+        {c.code: i for i, c in enumerate(spec.choices)},
+        value=expr,
+        else_=case((expr.is_not(None), len(spec.choices))),
     )
 
 

@@ -3,10 +3,13 @@ layouts."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import g
 from marshmallow import EXCLUDE, INCLUDE, Schema, fields, validate
 
 from custom_fields import layouts, maintenance, services
+from custom_fields.models import FieldDefinition
 from saas.api.blueprint import ApiBlueprint
 from saas.api.schemas import JobOut, ObjectOut, StrictSchema
 from tenants.resolution import attach_api_tenant, require_admin
@@ -63,6 +66,19 @@ class FieldOut(Schema):
     values = fields.List(fields.Nested(PicklistValueOut), allow_none=True)
     access = fields.Dict(keys=fields.String(), values=fields.String())
     deleted_at = fields.String(allow_none=True)
+    index_state = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "The database index of an indexed field: building, ready or failed "
+            "(null: none). Built in a background job after the field is saved."
+        },
+    )
+
+
+def _field_json(field: FieldDefinition) -> dict[str, Any]:
+    """A field as the API answers it: its description and the state of its index (which is not
+    part of the description the audit trail keeps)."""
+    return {**services.describe(field), "index_state": field.index_state}
 
 
 class FieldListQuery(StrictSchema):
@@ -130,9 +146,7 @@ def get_object(object_key: str):
 @bp.response(200, FieldOut(many=True))
 def list_fields(query: dict, object_key: str):
     """The object's custom fields in display order."""
-    return [
-        services.describe(f) for f in services.list_fields(object_key, deleted=query["deleted"])
-    ]
+    return [_field_json(f) for f in services.list_fields(object_key, deleted=query["deleted"])]
 
 
 @bp.post("/objects/<object_key>/fields")
@@ -141,7 +155,7 @@ def list_fields(query: dict, object_key: str):
 @bp.response(201, FieldOut)
 def create_field(body: dict, object_key: str):
     """Add a custom field (owners and admins)."""
-    return services.describe(services.create_field(g.membership, object_key, body))
+    return _field_json(services.create_field(g.membership, object_key, body))
 
 
 @bp.get("/objects/<object_key>/fields/<field_key>")
@@ -149,7 +163,7 @@ def create_field(body: dict, object_key: str):
 @bp.response(200, FieldOut)
 def get_field(object_key: str, field_key: str):
     """One field, deleted ones included."""
-    return services.describe(services.get_field(object_key, field_key))
+    return _field_json(services.get_field(object_key, field_key))
 
 
 @bp.patch("/objects/<object_key>/fields/<field_key>")
@@ -158,7 +172,7 @@ def get_field(object_key: str, field_key: str):
 @bp.response(200, FieldOut)
 def update_field(body: dict, object_key: str, field_key: str):
     """Change labels, help, flags, options, default or picklist values."""
-    return services.describe(services.update_field(g.membership, object_key, field_key, body))
+    return _field_json(services.update_field(g.membership, object_key, field_key, body))
 
 
 @bp.delete("/objects/<object_key>/fields/<field_key>")
@@ -174,7 +188,7 @@ def delete_field(object_key: str, field_key: str):
 @bp.response(200, FieldOut)
 def restore_field(object_key: str, field_key: str):
     """Bring a deleted field back with its values."""
-    return services.describe(services.restore_field(g.membership, object_key, field_key))
+    return _field_json(services.restore_field(g.membership, object_key, field_key))
 
 
 @bp.put("/objects/<object_key>/fields/order")
@@ -183,10 +197,7 @@ def restore_field(object_key: str, field_key: str):
 @bp.response(200, FieldOut(many=True))
 def reorder_fields(body: dict, object_key: str):
     """Set the display order: every field key exactly once."""
-    return [
-        services.describe(f)
-        for f in services.reorder_fields(g.membership, object_key, body["keys"])
-    ]
+    return [_field_json(f) for f in services.reorder_fields(g.membership, object_key, body["keys"])]
 
 
 @bp.put("/objects/<object_key>/fields/<field_key>/access")
@@ -196,7 +207,7 @@ def reorder_fields(body: dict, object_key: str):
 def set_access(body: dict, object_key: str, field_key: str):
     """Per role: ``{"member": "read_only", "read_only": "hidden"}``; answers the whole field."""
     services.set_field_access(g.membership, object_key, field_key, body)
-    return services.describe(services.get_field(object_key, field_key))
+    return _field_json(services.get_field(object_key, field_key))
 
 
 class ConversionIn(Schema):

@@ -63,12 +63,18 @@ def build(name: str | None, values: Iterable[tuple[str, Any]]) -> str:
     return " ".join(dict.fromkeys(parts))[:MAX_SEARCH_TEXT]
 
 
+def _hidden_somewhere(info: Any) -> bool:
+    """A field hidden from some role stays out of the shared search text, or members of that
+    role could find records by a value they may not see."""
+    return "hidden" in info.access.values()
+
+
 def record_text(schema: Any, name: str | None, data: dict[str, Any]) -> str:
     """Search text for a record of ``schema`` (an ObjectSchema) with these values."""
     values = [
         (info.type, data.get(info.key))
         for info in schema.fields
-        if info.searchable or info.type in ALWAYS_SEARCHED
+        if (info.searchable or info.type in ALWAYS_SEARCHED) and not _hidden_somewhere(info)
     ]
     return build(name, values)
 

@@ -688,8 +688,13 @@ def _url_value(value: Any) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        return ",".join(str(v).replace(",", "\\,") for v in value)
-    return str(value).replace(",", "\\,")
+        return ",".join(_escape(str(v)) for v in value)
+    return _escape(str(value))
+
+
+def _escape(text: str) -> str:
+    """The URL form's escapes: a backslash doubled first, then commas."""
+    return text.replace("\\", "\\\\").replace(",", "\\,")
 
 
 def url_filter(node: Any) -> list[tuple[str, str]]:

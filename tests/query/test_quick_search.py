@@ -47,3 +47,15 @@ def test_lookup_typeahead_finds_by_pinyin(crm, login):
     assert [r["name"] for r in body["results"]] == ["张三科技"]
     users = client.get(f"/t/{crm.slug}/o/user/lookup?q=").get_json()["results"]
     assert [u["id"] for u in users] == [crm.company.owner_id]
+
+
+def test_fields_hidden_from_a_role_are_not_searched(crm, add_member, api, drain_jobs):
+    crm.add(name="Acme", mail="secret@acme.example")
+    assert crm.names(q="secret@") == ["Acme"]
+    access = f"/api/v1/t/{crm.slug}/objects/account/fields/mail/access"
+    response = crm.client.put(access, json={"member": "hidden"})
+    assert response.status_code == 200, response.get_json()
+    drain_jobs()
+    assert crm.names(q="secret@") == []
+    crm.add(name="Beta", mail="secret@beta.example")
+    assert crm.names(q="secret@") == []
