@@ -56,6 +56,12 @@ class Settings:
     app_db_role: str = "kehu_app"
     app_db_password: str = "kehu_app"  # noqa: S105 (dev default; set APP_DB_PASSWORD)
     app_database_url: str | None = None
+    #: Record lists read through a role without row-level security (see docs/architecture.md,
+    #: "Reads for lists"): its own login, SELECT on record tables only.
+    list_reader: bool = True
+    reader_db_role: str = "kehu_reader"
+    reader_db_password: str = "kehu_reader"  # noqa: S105 (dev default; set READER_DB_PASSWORD)
+    reader_database_url: str | None = None
     secret_key: str = field(default_factory=_secret_key)
     base_url: str = "http://localhost:8000"
     secure_cookies: bool = False
@@ -83,6 +89,10 @@ class Settings:
             "app_db_role": os.environ.get("APP_DB_ROLE", "kehu_app"),
             "app_db_password": os.environ.get("APP_DB_PASSWORD", "kehu_app"),
             "app_database_url": os.environ.get("APP_DATABASE_URL") or None,
+            "list_reader": _bool("LIST_READER", True),
+            "reader_db_role": os.environ.get("READER_DB_ROLE", "kehu_reader"),
+            "reader_db_password": os.environ.get("READER_DB_PASSWORD", "kehu_reader"),
+            "reader_database_url": os.environ.get("READER_DATABASE_URL") or None,
             "base_url": os.environ.get("BASE_URL", "http://localhost:8000").rstrip("/"),
             "secure_cookies": _bool("SECURE_COOKIES", False),
             "smtp_host": os.environ.get("SMTP_HOST") or None,
@@ -116,6 +126,20 @@ class Settings:
             self.database_url, self.app_db_role, self.app_db_password
         )
         return sqlalchemy_url(url)
+
+    @property
+    def reader_runtime_url(self) -> str | None:
+        """The list reader's URL: given, or made from the owner URL when Kehu provisions roles
+        itself; none when lists must read through the app role."""
+        if not self.list_reader:
+            return None
+        if self.reader_database_url:
+            return sqlalchemy_url(self.reader_database_url)
+        if self.app_database_url:
+            return None  # the operator provisions roles: no reader unless one is given
+        return sqlalchemy_url(
+            app_database_url(self.database_url, self.reader_db_role, self.reader_db_password)
+        )
 
     @property
     def owner_database_url(self) -> str:
@@ -157,4 +181,5 @@ class Settings:
             "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
             "PASSWORD_HASH_PROFILE": self.password_hash_profile,
             "KEHU_SETTINGS": self,
+            "QUERY_TIMEOUT_MS": int(os.environ.get("QUERY_TIMEOUT_MS", "10000")),
         }

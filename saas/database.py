@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from saas.config import Settings
+
+log = logging.getLogger(__name__)
 
 
 def _libpq_url(url: str) -> str:
@@ -26,6 +30,53 @@ def ensure_app_role(settings: Settings) -> None:
                 "{} ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD {}"
             ).format(sql.SQL(verb), sql.Identifier(role), sql.Literal(settings.app_db_password))
         )
+
+
+def ensure_reader_role(settings: Settings) -> bool:
+    """Create the list reader: may log in and bypass row-level security, owns nothing and is
+    granted SELECT on record tables only. Needs a superuser owner; without one, lists read
+    through the app role (slower filters, same results)."""
+    if settings.reader_database_url or not settings.reader_runtime_url:
+        return False
+    role = settings.reader_db_role
+    with psycopg.connect(_libpq_url(settings.database_url), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+        verb = "ALTER" if exists else "CREATE"
+        try:
+            conn.execute(
+                sql.SQL(
+                    "{} ROLE {} LOGIN NOSUPERUSER BYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD {}"
+                ).format(
+                    sql.SQL(verb), sql.Identifier(role), sql.Literal(settings.reader_db_password)
+                )
+            )
+        except psycopg.errors.InsufficientPrivilege:
+            log.warning("cannot create the list reader role %s: lists read as the app role", role)
+            return False
+    return True
+
+
+def grant_reader_role(settings: Settings) -> None:
+    """SELECT on the record tables and on users' names (lists sort people by name)."""
+    from saas.records.models import RECORD_TABLES
+
+    url = settings.reader_runtime_url
+    if not url:
+        return
+    role = make_url(url).username
+    database = make_url(settings.database_url).database
+    ident = sql.Identifier(role)
+    with psycopg.connect(_libpq_url(settings.database_url), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+            return
+        conn.execute(
+            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database), ident)
+        )
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(ident))
+        conn.execute(sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {}").format(ident))
+        for table in RECORD_TABLES:
+            conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(table), ident))
+        conn.execute(sql.SQL("GRANT SELECT (id, name, email) ON users TO {}").format(ident))
 
 
 def grant_app_role(settings: Settings) -> None:
@@ -56,6 +107,7 @@ def migrate(settings: Settings) -> None:
     from saas.app import create_app
 
     ensure_app_role(settings)
+    ensure_reader_role(settings)
     app = create_app(settings, SQLALCHEMY_DATABASE_URI=settings.owner_database_url)
     with app.app_context():
         upgrade(directory=app.extensions["migrate"].directory)
@@ -63,3 +115,4 @@ def migrate(settings: Settings) -> None:
 
         db.engine.dispose()
     grant_app_role(settings)
+    grant_reader_role(settings)

@@ -70,9 +70,12 @@ def settings(server_urls) -> Iterator[Settings]:
 
 
 def _dispose_engines(db) -> None:
+    from custom_fields.query import reader
+
     for app in list(_APPS):
         with app.app_context():
             db.engine.dispose()
+            reader.dispose(app)
 
 
 _APPS: list[Flask] = []

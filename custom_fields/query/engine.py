@@ -34,11 +34,12 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from custom_fields import types
 from custom_fields.definitions import ObjectSchema, schemas
 from custom_fields.query import operators as ops
+from custom_fields.query import reader
 from custom_fields.query.filters import Condition, Group, fail
 from custom_fields.query.scope import scope_clause, team_members
 from custom_fields.types.base import FieldSpec
@@ -596,14 +597,14 @@ def _read_cursor(token: str, print_: str, width: int) -> tuple[str, list[Any]]:
 # ---- running -----------------------------------------------------------------------------------
 
 
-def _timeout() -> None:
+def _timeout(session: Session) -> None:
     """The query's time limit, and the company's time zone for formulas using TODAY() (the
     record page computes them on the company's date too)."""
     from tenants.models import Tenant
 
     ms = int(current_app.config.get("QUERY_TIMEOUT_MS", 10_000))
     zone = db.session.get(Tenant, current_tenant_id()).timezone
-    db.session.execute(
+    session.execute(
         select(
             func.set_config("statement_timeout", str(ms), True),
             func.set_config("TimeZone", zone, True),
@@ -642,12 +643,12 @@ def base_query(
     return stmt, resolver
 
 
-def _run(stmt) -> list[Any]:
+def _run(session: Session, stmt) -> list[Any]:
     try:
-        return list(db.session.execute(stmt).all())
+        return list(session.execute(stmt).all())
     except OperationalError as exc:
         if "statement timeout" in str(exc.orig) or "canceling statement" in str(exc.orig):
-            db.session.rollback()
+            session.rollback()
             raise DomainError(
                 _(
                     "This list took too long to compute. "
@@ -660,7 +661,14 @@ def _run(stmt) -> list[Any]:
 
 def run_query(schema: ObjectSchema, actor: Membership, spec: QuerySpec, *, timezone: str) -> Page:
     """One page of records, with cursors both ways and the count (exact up to 10,000)."""
-    _timeout()
+    with reader.reading() as session:
+        return _page(session, schema, actor, spec, timezone)
+
+
+def _page(
+    session: Session, schema: ObjectSchema, actor: Membership, spec: QuerySpec, timezone: str
+) -> Page:
+    _timeout(session)
     stmt, resolver = base_query(schema, actor, spec, timezone)
     keys = _ordered(spec.sort, resolver)
     print_ = fingerprint(schema.key, spec, keys)
@@ -674,10 +682,10 @@ def run_query(schema: ObjectSchema, actor: Membership, spec: QuerySpec, *, timez
     ordered = selected.order_by(*_order_by(keys, reverse=reverse))
     rows: list[Any] = []
     if values is None:
-        rows = _run(ordered.limit(limit + 1))
+        rows = _run(session, ordered.limit(limit + 1))
     else:
         for part in _segments(keys, values, reverse):
-            rows += _run(ordered.where(part).limit(limit + 1 - len(rows)))
+            rows += _run(session, ordered.where(part).limit(limit + 1 - len(rows)))
             if len(rows) > limit:
                 break
     more = len(rows) > limit
@@ -698,7 +706,7 @@ def run_query(schema: ObjectSchema, actor: Membership, spec: QuerySpec, *, timez
     count, exact = None, True
     if spec.count:
         capped = stmt.with_only_columns(model.id).limit(COUNT_LIMIT + 1).subquery()
-        count = _run(select(func.count()).select_from(capped))[0][0]
+        count = _run(session, select(func.count()).select_from(capped))[0][0]
         exact = count <= COUNT_LIMIT
         count = min(count, COUNT_LIMIT)
     return Page([row[0] for row in rows], next_cursor, prev_cursor, count, exact)

@@ -152,6 +152,20 @@ class CustomRecord(RecordColumns, db.Model):
         )
 
 
+#: Every table that holds records (the list reader may SELECT these and nothing else).
+RECORD_TABLES = (
+    "accounts",
+    "contacts",
+    "leads",
+    "opportunities",
+    "activities",
+    "products",
+    "quotes",
+    "quote_lines",
+    "contracts",
+    "custom_records",
+)
+
 STANDARD_MODELS: dict[str, type[RecordColumns]] = {
     "account": Account,
     "contact": Contact,
