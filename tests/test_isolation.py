@@ -65,6 +65,19 @@ FORM_BODIES = {
     },
     "records.create": {"field-b_only_field": "hijacked"},
     "records.edit": {"version": "1", "field-b_only_field": "hijacked"},
+    "records.create_view": {"state": "q=Bravo", "name": "A probe view"},
+    "records.update_view": {"action": "rename", "name": "hijacked"},
+    # A bulk action over "all matching" must only ever count and change A's records.
+    "list_actions.bulk": {
+        "action": "delete",
+        "all": "1",
+        "q": "Bravo secret",
+        "expected_count": "1",
+    },
+    "teams.index": {"name": "A probe team", "parent_id": ""},
+    "teams.edit": {"name": "hijacked", "parent_id": ""},
+    "teams.save_scopes": {"scope-manager": "own"},
+    "teams.set_member_team": {"team_id": ""},
 }
 API_BODIES = {
     "api_metadata.convert_field": {"type": "integer", "clear_failures": True},
@@ -79,6 +92,18 @@ API_BODIES = {
     "api_tenant.patch_user": {"role": "read_only", "status": "deactivated"},
     "api_tenant.create_invitation": {"email": "intruder@example.com", "role": "owner"},
     "api_tenant.patch_settings": {"name": "hijacked"},
+    "api_views.create_view": {"name": "A probe view", "visibility": "tenant"},
+    "api_views.update_view": {"name": "hijacked", "visibility": "private"},
+    "api_views.put_default": {"view": "mine"},
+    "api_list_actions.export": {"q": "Bravo secret", "columns": ["name"]},
+    "api_list_actions.bulk": {
+        "action": "delete",
+        "query": {"q": "Bravo secret"},
+        "expected_count": 1,
+    },
+    "api_teams.create_team": {"name": "A probe team"},
+    "api_teams.patch_team": {"name": "hijacked", "parent_id": None},
+    "api_teams.patch_role": {"data_scope": "own"},
 }
 ALLOWED_STATUSES = {400, 401, 403, 404, 405}
 
@@ -97,10 +122,14 @@ class TenantB:
     field_key: str
     record_id: int
     job_id: str
+    team_id: int = 0
+    import_id: str = ""
+    view_id: int = 0
 
 
 @pytest.fixture
-def two_tenants(app, make_company, login, drain_jobs):
+def two_tenants(app, make_company, login, drain_jobs, tmp_path, monkeypatch):
+    monkeypatch.setitem(app.config, "IMPORT_DIR", str(tmp_path / "imports"))
     a = make_company(name="Alpha Trading 甲")
     b = make_company(name="Bravo Secret 乙")
     with app.test_request_context(), tenant_context(b.tenant_id, db.session, b.owner_id):
@@ -158,6 +187,28 @@ def two_tenants(app, make_company, login, drain_jobs):
         create_field(b_actor, "account", {"key": "b_doomed", "type": "text", "label": "Doomed"})
         delete_field(b_actor, "account", "b_doomed")
         b_job_id = maintenance.purge_field(b_actor, "account", "b_doomed").id
+        from tenants.teams import create_team, set_member_team
+
+        b_team_id = create_team(b_actor, "Bravo secret team").id
+        set_member_team(b_actor, b.owner_id, b_team_id)
+        import io
+
+        from saas.records import imports
+
+        b_import_id = imports.upload(
+            b_actor, "account", "bravo.csv", io.BytesIO("名称\nBravo secret import row\n".encode())
+        ).id
+        from saas.records.views import create_view
+
+        b_view_id = create_view(
+            b_actor,
+            "account",
+            {
+                "name": "Bravo secret view",
+                "visibility": "tenant",
+                "filter": {"field": b_field_key, "op": "eq", "value": "x"},
+            },
+        ).id
     drain_jobs()
     return (
         a,
@@ -174,6 +225,9 @@ def two_tenants(app, make_company, login, drain_jobs):
             b_field_key,
             b_record_id,
             b_job_id,
+            team_id=b_team_id,
+            import_id=b_import_id,
+            view_id=b_view_id,
         ),
         b_client,
     )
@@ -189,10 +243,13 @@ def _params_for(rule, b: TenantB) -> dict[str, object]:
         "field_key": b.field_key,
         "record_id": b.record_id,
         "job_id": b.job_id,
+        "team_id": b.team_id,
+        "import_id": b.import_id,
+        "view_id": b.view_id,
         "filename": "app.css",
     }
     # Names that exist in every tenant: on their own they point at A's data, not B's.
-    shared = {"object_key": "account"}
+    shared = {"object_key": "account", "role_key": "manager"}
     values = {}
     for name in rule.arguments:
         if name == "slug":
@@ -209,7 +266,7 @@ def _params_for(rule, b: TenantB) -> dict[str, object]:
 
 
 def _b_specific(params: dict[str, object]) -> bool:
-    return any(name not in {"object_key"} for name in params)
+    return any(name not in {"object_key", "role_key"} for name in params)
 
 
 def _markers(b: TenantB) -> list[str]:
@@ -225,6 +282,9 @@ def _markers(b: TenantB) -> list[str]:
         "Bravo secret customer",
         "Bravo secret value",
         "Bravo secret section",
+        "Bravo secret team",
+        "Bravo secret import row",
+        "Bravo secret view",
     ]
 
 
@@ -295,10 +355,33 @@ def test_walk_every_route_as_tenant_a_with_tenant_b_ids(app, two_tenants, login,
                 select(Membership).where(Membership.user_id == b.owner_id)
             ).scalar_one()
             assert (owner.role_key, owner.status) == ("owner", "active")
+            from tenants.models import Role, Team
+
+            assert owner.team_id == b.team_id
+            b_team = db.session.execute(select(Team).where(Team.id == b.team_id)).scalar_one()
+            assert (b_team.name, b_team.parent_id) == ("Bravo secret team", None)
+            scopes = set(db.session.execute(select(Role.data_scope)).scalars())
+            assert scopes == {"all"}
             invitation = db.session.execute(
                 select(Invitation).where(Invitation.id == b.invitation_id)
             ).scalar_one()
             assert invitation.is_pending
+            from saas.records.models import SavedView, ViewPreference
+
+            b_view = db.session.execute(
+                select(SavedView).where(SavedView.id == b.view_id)
+            ).scalar_one()
+            assert (b_view.name, b_view.visibility, b_view.owner_id) == (
+                "Bravo secret view",
+                "tenant",
+                b.owner_id,
+            )
+            assert db.session.execute(select(ViewPreference)).first() is None
+            from saas import tracked
+            from saas.records import imports
+
+            assert tracked.get_job(f"import:{b.import_id}") is None  # never run by A
+            assert imports.load(b.import_id).mapping == {"名称": "name"}
             token = db.session.execute(
                 select(ApiToken).where(ApiToken.id == b.token_id)
             ).scalar_one()

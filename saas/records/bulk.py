@@ -449,4 +449,5 @@ def summary(result: Mapping[str, Any]) -> str:
         )
     if result.get("failed"):
         parts.append(ngettext("%(num)d failed", "%(num)d failed", result["failed"]))
-    return _("%(parts)s.", parts=", ".join(parts))
+    # TRANSLATORS: the separator between the parts of a bulk action's summary.
+    return _("%(parts)s.", parts=_(", ").join(parts))

@@ -815,7 +815,7 @@ def describe_filter(node: Any, st: services.Store, table: Table, locale: str) ->
         described = [(text, child) for text, child in described if text]
         if node.op == "not":
             return _("not (%(condition)s)", condition=described[0][0]) if described else ""
-        joiner = f" {_('and')} " if node.op == "and" else f" {_('or')} "
+        joiner = _(" and ") if node.op == "and" else _(" or ")
         return joiner.join(
             f"({text})"
             if isinstance(child, Group) and child.op != "not" and len(child.children) > 1

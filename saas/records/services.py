@@ -8,7 +8,7 @@ concurrency); deletes go to the recycle bin. Every change is audited.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -148,7 +148,7 @@ def list_records(
     return rows[:limit], next_cursor
 
 
-def _check_owner(raw: Any) -> int:
+def _check_owner(raw: Any, members: Collection[int] | None = None) -> int:
     if isinstance(raw, bool) or not isinstance(raw, (int, str)):
         raise FieldValueError(_("Choose a member of this company."))
     try:
@@ -157,6 +157,10 @@ def _check_owner(raw: Any) -> int:
         raise FieldValueError(_("Choose a member of this company.")) from exc
     if not 0 < owner_id < 2**63:
         raise FieldValueError(_("Choose a member of this company."))
+    if members is not None:  # the active members, read once by a bulk caller
+        if owner_id not in members:
+            raise FieldValueError(_("Choose a member of this company."))
+        return owner_id
     member = db.session.execute(
         select(Membership).where(
             Membership.user_id == owner_id, Membership.status == MembershipStatus.ACTIVE
@@ -199,11 +203,44 @@ def _lookup_exists(target: str, record_id: int) -> bool:
     return db.session.execute(stmt).first() is not None
 
 
+def clean_values(
+    st: Store,
+    payload: Mapping[str, Any],
+    actor: Membership,
+    *,
+    current: RecordColumns | None,
+    ctx: Context | None = None,
+    members: Collection[int] | None = None,
+    lookup_exists: Callable[[str, int], bool] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Validate a create (``current=None``) or update exactly as :func:`create_record` and
+    :func:`update_record` do, writing nothing: (system column values, new ``data``), or
+    ``ValidationFailed``. Bulk callers (import) pass what they read once for many records:
+    ``ctx``, the active members' ids and a lookup check."""
+    return _clean(
+        st,
+        payload,
+        actor,
+        current=current,
+        ctx=ctx,
+        members=members,
+        lookup_exists=lookup_exists,
+    )
+
+
 def _clean(
-    st: Store, payload: Mapping[str, Any], actor: Membership, *, current: RecordColumns | None
+    st: Store,
+    payload: Mapping[str, Any],
+    actor: Membership,
+    *,
+    current: RecordColumns | None,
+    ctx: Context | None = None,
+    members: Collection[int] | None = None,
+    lookup_exists: Callable[[str, int], bool] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Validate a create or update request: (system column values, new ``data``)."""
-    ctx = context()
+    ctx = ctx or context()
+    lookup_exists = lookup_exists or _lookup_exists
     errors: dict[str, list[str]] = {}
     system: dict[str, Any] = {}
     data = dict(current.data) if current is not None else {}
@@ -220,7 +257,7 @@ def _clean(
             continue
         if key == "owner_id":
             try:
-                system["owner_id"] = _check_owner(raw)
+                system["owner_id"] = _check_owner(raw, members)
             except FieldValueError as exc:
                 errors[key] = [exc.message]
             continue
@@ -269,7 +306,7 @@ def _clean(
         if info.spec.required and field_type.editable and can_edit and checked and value is None:
             errors[info.key] = [_named(info, _("A value is required."), ctx)]
         elif info.type == "lookup" and value is not None and info.key in payload:
-            if not _lookup_exists(info.spec.options["target"], value):
+            if not lookup_exists(info.spec.options["target"], value):
                 errors[info.key] = [_named(info, _("There is no such record."), ctx)]
         elif info.type == "picklist" and value is not None:
             controlling = info.spec.options.get("controlling_field")
