@@ -121,5 +121,52 @@ def _demo_customers(owner_id: int) -> None:
                 "annual_budget": {"amount": budget, "currency": "CNY"},
                 "hotline": phone,
                 "owner_id": sellers[index % len(sellers)].user_id,
+                "tags": DEMO_TAGS.get(grade, []),
             },
         )
+    _demo_teams_and_views(owner)
+
+
+DEMO_TAGS = {"A": ["重点跟进"], "D": ["信用风险"]}
+
+
+def _demo_teams_and_views(owner) -> None:
+    """A sales department with a regional team under it, and two views everyone sees."""
+    from saas.records.views import create_view
+    from tenants.services import members
+    from tenants.teams import create_team, set_member_team
+
+    department = create_team(owner, "销售部")
+    east = create_team(owner, "华东区", department.id)
+    for member in members():
+        if member.role_key == "manager":
+            set_member_team(owner, member.user_id, department.id)
+        elif member.role_key == "member":
+            set_member_team(owner, member.user_id, east.id)
+    create_view(
+        owner,
+        "account",
+        {
+            "name": "A 级客户",
+            "visibility": "tenant",
+            "filter": {"field": "grade", "op": "eq", "value": "A"},
+            "sort": [{"field": "annual_budget", "dir": "desc"}, {"field": "name"}],
+            "columns": [
+                {"key": "name"},
+                {"key": "annual_budget"},
+                {"key": "industry"},
+                {"key": "owner_id"},
+            ],
+        },
+    )
+    create_view(
+        owner,
+        "account",
+        {
+            "name": "按等级看板",
+            "visibility": "tenant",
+            "layout": "kanban",
+            "group_by": "grade",
+            "sort": [{"field": "annual_budget", "dir": "desc"}],
+        },
+    )
