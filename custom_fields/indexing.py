@@ -9,7 +9,10 @@ example for a currency field ``budget`` of tenant 42::
 
 * The expression is the field type's own ``sort_sql`` / ``sql`` compiled with literal values by
   the dialect the app runs on, so it is the expression the query engine emits, and the planner
-  matches it once the engine's bound values are substituted in a custom plan.
+  matches it once the engine's bound values are substituted in a custom plan. PostgreSQL
+  indexes only IMMUTABLE expressions: that is why a date's and a date-time's SQL is built with
+  ``make_date``/``make_timestamp`` from the stored digits rather than cast from text (a cast
+  reads ``DateStyle``/``TimeZone``).
 * The predicate is what the engine adds to every query (the tenant as a literal, live records,
   the custom object's id), so the index holds one tenant's live rows and only its queries use it.
 * Empty values sort first going up, last going down (the engine's default), so one index with
@@ -258,9 +261,6 @@ class BuildFailed(Exception):
 
 def _explain(exc: psycopg.Error) -> str:
     primary = exc.diag.message_primary or str(exc)
-    if "IMMUTABLE" in primary:
-        # Date and date-time casts depend on session settings, so Postgres refuses to index them.
-        return _("Fields of this type cannot be indexed yet.")
     return _("The database could not build the index: %(error)s", error=primary)
 
 

@@ -1,4 +1,7 @@
-"""Date: a calendar day, ISO ``YYYY-MM-DD`` in the API, shown in the user's locale."""
+"""Date: a calendar day, ISO ``YYYY-MM-DD`` in the API, shown in the user's locale.
+
+Stored as ``YYYY-MM-DD`` (``date.isoformat()``: always four digits of year, 0001 to 9999).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from marshmallow import fields as ma
-from sqlalchemy import ColumnElement, Date, cast
+from sqlalchemy import ColumnElement, Date, Integer, cast, func, literal_column
 
 from custom_fields.types import register
 from custom_fields.types._common import empty
@@ -43,6 +46,23 @@ DATE_OPERATORS = (
 )
 
 
+def digits(text: ColumnElement[Any], start: int, length: int) -> ColumnElement[int]:
+    """``CAST(substr(text, start, length) AS INTEGER)``, the positions as constants."""
+    part = func.substr(text, literal_column(str(int(start))), literal_column(str(int(length))))
+    return cast(part, Integer)
+
+
+def iso_date_sql(text: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The DATE of a stored ``YYYY-MM-DD`` (NULL for NULL), as an IMMUTABLE expression.
+
+    ``CAST(text AS DATE)`` gives the same day for this form whatever ``DateStyle`` says, but
+    PostgreSQL calls the cast STABLE (it reads ``DateStyle``) and refuses it in an index.
+    ``make_date``, ``substr`` and the cast from text to integer are IMMUTABLE (and strict: an
+    absent key stays NULL), so indexes on a date field can be built and match the engine's SQL.
+    """
+    return func.make_date(digits(text, 1, 4), digits(text, 6, 2), digits(text, 9, 2), type_=Date())
+
+
 @register
 class DateType(FieldType):
     name = "date"
@@ -72,7 +92,7 @@ class DateType(FieldType):
         return None if stored is None else dt.date.fromisoformat(stored)
 
     def sql(self, data: ColumnElement[Any], key: str, spec: FieldSpec) -> ColumnElement[Any]:
-        return cast(data[key].astext, Date)
+        return iso_date_sql(data[key].astext)
 
     def display(self, value: Any, spec: FieldSpec, ctx: Context) -> str:
         from babel.dates import format_date

@@ -1,6 +1,7 @@
 """Date and time: an instant, stored in UTC, shown in the user's time zone.
 
 A value without an offset is read in the user's time zone (what a person typing means).
+Stored as ``YYYY-MM-DDTHH:MM:SSZ``: in UTC, whole seconds, the year 0002 to 9998.
 """
 
 from __future__ import annotations
@@ -11,16 +12,37 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from marshmallow import fields as ma
-from sqlalchemy import ColumnElement, DateTime, cast
+from sqlalchemy import ColumnElement, DateTime, Text, func, literal_column
 
 from custom_fields.types import register
 from custom_fields.types._common import empty
 from custom_fields.types.base import Context, FieldSpec, FieldType, FieldValueError
-from custom_fields.types.date import DATE_OPERATORS
+from custom_fields.types.date import DATE_OPERATORS, digits
 
 
 def _utc_iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def utc_iso_sql(text: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The TIMESTAMPTZ of a stored ``YYYY-MM-DDTHH:MM:SSZ`` (NULL for NULL), IMMUTABLE.
+
+    ``CAST(text AS TIMESTAMPTZ)`` gives the same instant for this form whatever ``DateStyle``
+    and ``TimeZone`` say, but PostgreSQL calls it STABLE and refuses it in an index (as it
+    does ``make_timestamptz``). ``make_timestamp`` builds the UTC wall-clock time and
+    ``timezone('UTC', timestamp)`` (``AT TIME ZONE 'UTC'``) makes it that instant: both are
+    IMMUTABLE, as are ``substr`` and the cast from text to integer.
+    """
+    wall_clock = func.make_timestamp(
+        digits(text, 1, 4),
+        digits(text, 6, 2),
+        digits(text, 9, 2),
+        digits(text, 12, 2),
+        digits(text, 15, 2),
+        digits(text, 18, 2),
+        type_=DateTime(),
+    )
+    return func.timezone(literal_column("'UTC'", Text), wall_clock, type_=DateTime(timezone=True))
 
 
 @register
@@ -60,7 +82,7 @@ class DateTimeType(FieldType):
         return None if stored is None else dt.datetime.fromisoformat(stored.replace("Z", "+00:00"))
 
     def sql(self, data: ColumnElement[Any], key: str, spec: FieldSpec) -> ColumnElement[Any]:
-        return cast(data[key].astext, DateTime(timezone=True))
+        return utc_iso_sql(data[key].astext)
 
     def display(self, value: Any, spec: FieldSpec, ctx: Context) -> str:
         from babel.dates import format_datetime
