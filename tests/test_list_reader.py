@@ -53,9 +53,13 @@ def test_reader_refuses_cross_tenant_reads(app, make_company):
     from tenants.context import CROSS_TENANT_OPTION, tenant_context
 
     company = make_company()
-    with app.app_context(), tenant_context(company.tenant_id):
-        with reader.reading() as session, pytest.raises(RuntimeError):
-            session.execute(select(Account).execution_options(**{CROSS_TENANT_OPTION: True}))
+    with (
+        app.app_context(),
+        tenant_context(company.tenant_id),
+        reader.reading() as session,
+        pytest.raises(RuntimeError),
+    ):
+        session.execute(select(Account).execution_options(**{CROSS_TENANT_OPTION: True}))
 
 
 def test_without_a_reader_lists_read_as_the_app_role(settings, make_company, api):
@@ -73,6 +77,4 @@ def test_without_a_reader_lists_read_as_the_app_role(settings, make_company, api
         f"/api/v1/t/{company.slug}/records/account",
         headers={"Authorization": f"Bearer {company.token}"},
     )
-    assert response.status_code == 200 and [r["name"] for r in response.get_json()["data"]] == [
-        "A"
-    ]
+    assert response.status_code == 200 and [r["name"] for r in response.get_json()["data"]] == ["A"]

@@ -264,7 +264,10 @@ def test_the_home_page_links_every_object_to_its_list(crm):
 def test_lookup_offers_the_target_records(crm):
     parent = crm.create(name="Parent company")
     page = text_of(crm.admin.get(crm.url("/new")))
-    assert f'<option value="{parent["id"]}" data-search="parent company">Parent company</option>' in page
+    assert (
+        f'<option value="{parent["id"]}" data-search="parent company">Parent company</option>'
+        in page
+    )
     response = crm.admin.post(
         crm.url("/new"), data={"name": "Child", "field-parent": str(parent["id"])}
     )

@@ -58,7 +58,10 @@ def upgrade():
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("parent_id", sa.BigInteger(), nullable=True),
         sa.Column(
-            "created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
         ),
         _tenant_fk("teams"),
         sa.PrimaryKeyConstraint("tenant_id", "id", name="pk_teams"),
@@ -98,9 +101,7 @@ def upgrade():
                 nullable=False,
             ),
         )
-        op.add_column(
-            table, sa.Column("search_text", sa.Text(), server_default="", nullable=False)
-        )
+        op.add_column(table, sa.Column("search_text", sa.Text(), server_default="", nullable=False))
         op.create_index(f"ix_{table}_tags", table, ["tags"], postgresql_using="gin")
         op.create_index(
             f"ix_{table}_search",
@@ -110,7 +111,7 @@ def upgrade():
             postgresql_ops={"search_text": "gin_trgm_ops"},
         )
         # Names found by quick search before this revision: the name, lower-cased.
-        op.execute(f"UPDATE {table} SET search_text = lower(coalesce(name, ''))")
+        op.execute(f"UPDATE {table} SET search_text = lower(coalesce(name, ''))")  # noqa: S608 (a constant)
 
     op.create_table(
         "saved_views",
@@ -128,10 +129,16 @@ def upgrade():
         sa.Column("layout", sa.String(length=20), nullable=False),
         sa.Column("group_by", sa.String(length=60), nullable=True),
         sa.Column(
-            "created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
         ),
         sa.Column(
-            "updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+            "updated_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
         ),
         _tenant_fk("saved_views"),
         _object_fk("saved_views"),
