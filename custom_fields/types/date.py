@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from marshmallow import fields as ma
 from sqlalchemy import ColumnElement, Date, Integer, cast, func, literal_column
 
+from custom_fields.query.dates import RELATIVE, WITH_DAYS
 from custom_fields.types import register
 from custom_fields.types._common import empty
 from custom_fields.types.base import Context, FieldSpec, FieldType, FieldValueError
@@ -26,23 +27,8 @@ DATE_OPERATORS = (
     "between",
     "is_empty",
     "is_not_empty",
-    "today",
-    "yesterday",
-    "tomorrow",
-    "this_week",
-    "last_week",
-    "next_week",
-    "this_month",
-    "last_month",
-    "next_month",
-    "this_quarter",
-    "last_quarter",
-    "next_quarter",
-    "this_year",
-    "last_year",
-    "next_year",
-    "last_n_days",
-    "next_n_days",
+    *RELATIVE,
+    *WITH_DAYS,
 )
 
 

@@ -72,7 +72,7 @@ from saas.errors import DomainError, ValidationFailed
 from saas.extensions import db
 from saas.jobs import job
 from saas.records import search, services
-from saas.records.models import AutoNumberCounter, RecordColumns, UniqueValue
+from saas.records.models import RECORD_TABLES, AutoNumberCounter, RecordColumns, UniqueValue
 from saas.records.requester import Requester, acting_as
 from tenants import audit
 from tenants import services as tenant_services
@@ -1613,20 +1613,7 @@ def _reserve(counter: str, start: int, reset_period: str, count: int) -> list[in
     return list(range(last - count + 1, last + 1))
 
 
-_TABLES = frozenset(
-    {
-        "accounts",
-        "contacts",
-        "leads",
-        "opportunities",
-        "activities",
-        "products",
-        "quotes",
-        "quote_lines",
-        "contracts",
-        "custom_records",
-    }
-)
+_TABLES = frozenset(RECORD_TABLES)
 _INSERT = (
     "INSERT INTO {table} (tenant_id, id, name, owner_id, created_by, updated_by, version, "
     "data, tags, search_text) "
