@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import g, has_request_context
-from sqlalchemy import select, update
+from sqlalchemy import inspect, select, update
 
 from custom_fields.models import FieldAccess, FieldDefinition, ObjectDefinition, PicklistValue
 from custom_fields.types import Choice, FieldSpec
@@ -81,6 +81,7 @@ def bump_version(tenant_id: int) -> None:
     reloads too."""
     if has_request_context():
         g.pop("kehu_schemas", None)
+        g.kehu_metadata_bumped = True
     db.session.execute(
         update(Tenant)
         .where(Tenant.id == tenant_id)
@@ -149,14 +150,30 @@ def _load() -> dict[str, ObjectSchema]:
     }
 
 
+def _request_tenant_version(tenant_id: int) -> int | None:
+    """The version on the request's tenant row (read by this request's transaction when it
+    resolved the tenant), unless this request changed the metadata or committed since."""
+    if not has_request_context() or g.get("kehu_metadata_bumped"):
+        return None
+    tenant = g.get("tenant")
+    if not isinstance(tenant, Tenant) or tenant.id != tenant_id:
+        return None
+    state = inspect(tenant)
+    if state.session is not db.session() or "metadata_version" in state.unloaded:
+        return None  # expired by a commit (or detached): ask the database
+    return tenant.metadata_version
+
+
 def schemas(tenant: Tenant | int) -> dict[str, ObjectSchema]:
     """All object schemas of ``tenant`` (the tenant in context), cached by metadata version."""
     tenant_id = tenant if isinstance(tenant, int) else tenant.id
     if has_request_context() and "kehu_schemas" in g:
         return g.kehu_schemas
-    version = db.session.execute(
-        select(Tenant.metadata_version).where(Tenant.id == tenant_id)
-    ).scalar_one()
+    version = _request_tenant_version(tenant_id)
+    if version is None:
+        version = db.session.execute(
+            select(Tenant.metadata_version).where(Tenant.id == tenant_id)
+        ).scalar_one()
     with _lock:
         cached = _cache.get(tenant_id)
     if cached is not None and cached[0] == version:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from babel import Locale
 from flask import Flask, g, has_request_context, request, session
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -45,6 +46,17 @@ def _job_locale() -> str:
     tenant_id = peek_tenant_id()
     tenant = db.session.get(Tenant, tenant_id) if tenant_id is not None else None
     return tenant.default_locale if tenant is not None else "en"
+
+
+@lru_cache(maxsize=16)
+def _parsed_locale(identifier: str) -> Locale:
+    return Locale.parse(identifier)
+
+
+def _babel_locale() -> Locale:
+    """The selected locale, parsed once per process (Flask-Babel would parse the name on every
+    request, and Babel's parse scans every locale name it knows)."""
+    return _parsed_locale(_select_locale())
 
 
 def _select_timezone() -> str:
@@ -92,7 +104,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=_select_locale, timezone_selector=_select_timezone)
+    babel.init_app(app, locale_selector=_babel_locale, timezone_selector=_select_timezone)
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"

@@ -11,8 +11,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Table, event
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    ForeignKey,
+    Table,
+    Text,
+    cast,
+    event,
+    func,
+    literal,
+)
 from sqlalchemy.orm import (
     Mapped,
     ORMExecuteState,
@@ -25,6 +36,9 @@ from sqlalchemy.orm import (
 from sqlalchemy.sql.util import find_tables
 
 from tenants.errors import MissingTenantContext, TenantMismatch
+
+#: ``Session.info`` key marking a list reader's session (``custom_fields.query.reader``).
+READER_INFO = "kehu_list_reader"
 
 #: Execution option for the few reads that are cross-tenant by design (a user's own memberships).
 CROSS_TENANT_OPTION = "kehu_cross_tenant"
@@ -72,21 +86,64 @@ def current_user_id() -> int | None:
     return _user.get()
 
 
+#: ``Session.info`` key: the (tenant, user) settings the open transaction already has, so that
+#: entering a tenant whose settings a statement just set costs no extra round trip.
+_APPLIED = "kehu_gucs_applied"
+
+
+def _values() -> tuple[str, str]:
+    tenant_id, user_id = _tenant.get(), _user.get()
+    return ("" if tenant_id is None else str(tenant_id), "" if user_id is None else str(user_id))
+
+
 def _push_to_database(session: Session) -> None:
-    """Re-apply the GUCs to a transaction that is already open."""
+    """Re-apply the GUCs to a transaction that is already open (unless it has them already)."""
+    if isinstance(session, scoped_session):
+        session = session()
+    if session.in_transaction() and session.info.get(_APPLIED) != _values():
+        _apply_gucs(session, session.connection())
+
+
+def _apply_gucs(session: Session, connection) -> None:
+    values = _values()
+    connection.exec_driver_sql(
+        "SELECT set_config('app.tenant_id', %s, true), set_config('app.user_id', %s, true)",
+        values,
+    )
+    session.info[_APPLIED] = values
+
+
+def guc_columns(tenant_id: Any, user_id: Any) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """``set_config`` columns for the statement that finds the tenant or the user: selecting
+    them sets ``app.tenant_id`` / ``app.user_id`` for the rest of the transaction from the row
+    found (a column, or a value; ``None`` is unset), in the same round trip. The caller then
+    calls :func:`applied` with the values and sets the context as usual (which pushes nothing
+    more). Use them only in statements on tables without row-level security, or where the row
+    is found by the tenant already in effect: the settings apply after the row is read."""
+
+    def text_of(value: Any) -> ColumnElement[Any]:
+        if value is None:
+            return literal("")
+        if isinstance(value, (int, str)):
+            return literal(str(value))
+        return cast(value, Text)  # a column of the row found
+
+    return (
+        func.set_config("app.tenant_id", text_of(tenant_id), True).label("_kehu_tenant_guc"),
+        func.set_config("app.user_id", text_of(user_id), True).label("_kehu_user_guc"),
+    )
+
+
+def applied(session: Session | scoped_session, tenant_id: int | None, user_id: int | None) -> None:
+    """Record that a statement with :func:`guc_columns` set these values in the open
+    transaction."""
     if isinstance(session, scoped_session):
         session = session()
     if session.in_transaction():
-        connection = session.connection()
-        _apply_gucs(connection)
-
-
-def _apply_gucs(connection) -> None:
-    tenant_id, user_id = _tenant.get(), _user.get()
-    connection.exec_driver_sql(
-        "SELECT set_config('app.tenant_id', %s, true), set_config('app.user_id', %s, true)",
-        ("" if tenant_id is None else str(tenant_id), "" if user_id is None else str(user_id)),
-    )
+        session.info[_APPLIED] = (
+            "" if tenant_id is None else str(tenant_id),
+            "" if user_id is None else str(user_id),
+        )
 
 
 def set_tenant(tenant_id: int | None, session: Session | scoped_session | None = None) -> None:
@@ -129,7 +186,20 @@ def clear() -> None:
 
 @event.listens_for(Session, "after_begin")
 def _on_begin(session: Session, transaction, connection) -> None:
-    _apply_gucs(connection)
+    if session.info.get(READER_INFO):
+        return  # the list reader bypasses row-level security: the settings would change nothing
+    if _values() == ("", ""):
+        # Nothing to set: both settings are transaction-local (``set_config(…, true)``) and the
+        # app never sets them for a session, so a new transaction starts without them.
+        session.info[_APPLIED] = ("", "")
+        return
+    _apply_gucs(session, connection)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _on_end(session: Session, transaction) -> None:
+    # Also a savepoint's end: rolled back, it restores the settings from before it.
+    session.info.pop(_APPLIED, None)
 
 
 def _touches_tenant_table(statement) -> bool:
@@ -146,6 +216,14 @@ def _touches_tenant_table(statement) -> bool:
     return False
 
 
+def _selects_from_tenant_table(statement) -> bool:
+    """The cheap check first: a tenant table among the tables a SELECT's columns come from."""
+    for found in getattr(statement, "columns_clause_froms", ()):
+        if isinstance(found, Table) and found.name in TENANT_TABLES:
+            return True
+    return False
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _scope_queries(state: ORMExecuteState) -> None:
     if state.is_column_load or state.is_relationship_load:
@@ -154,7 +232,9 @@ def _scope_queries(state: ORMExecuteState) -> None:
         return
     if state.execution_options.get(CROSS_TENANT_OPTION):
         return  # an explicitly cross-tenant read; row-level security still applies
-    if not _touches_tenant_table(state.statement):
+    if not _selects_from_tenant_table(state.statement) and not _touches_tenant_table(
+        state.statement
+    ):
         return
     tenant_id = current_tenant_id()
     state.statement = state.statement.options(

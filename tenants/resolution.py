@@ -11,15 +11,19 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, abort, g, request
+from flask import Blueprint, abort, current_app, g, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from custom_fields.query.scope import remember_data_scope
 from saas.extensions import db
 from tenants import services
 from tenants.context import set_tenant, set_user
 from tenants.errors import Forbidden
 from tenants.models import ADMIN_ROLES, WRITE_ROLES
+
+#: ``app.extensions`` key: slug -> tenant id, as this process has seen them (API requests).
+_TENANT_IDS = "kehu_tenant_ids"
 
 
 def _enter(slug: str | None):
@@ -78,16 +82,17 @@ def attach_api_tenant(bp: Blueprint) -> None:
         scheme, _sep, raw = header.partition(" ")
         if scheme.lower() != "bearer" or not raw.strip():
             abort(401, description=_("Send an API token as 'Authorization: Bearer <token>'."))
-        tenant = services.tenant_by_slug(g.tenant_slug or "")
-        if tenant is None:
-            abort(401, description=_("The token is not valid for this company."))
-        g.tenant = tenant
-        set_tenant(tenant.id, db.session)
-        found = services.authenticate_token(raw.strip())
+        # One statement reads the tenant, the token, its member, user and role, and sets the
+        # user for row-level security (two the first time a process sees the slug).
+        tenant_ids = current_app.extensions.setdefault(_TENANT_IDS, {})
+        tenant, found = services.authenticate_api(g.tenant_slug or "", raw.strip(), tenant_ids)
+        if tenant is not None:
+            g.tenant = tenant
         if found is None:
             abort(401, description=_("The token is not valid for this company."))
-        g.api_token, g.membership = found
+        g.api_token, g.membership, data_scope = found
         set_user(g.membership.user_id, db.session)
+        remember_data_scope(g.membership.role_key, data_scope)
 
 
 def require_roles(roles: frozenset[str]) -> Callable:

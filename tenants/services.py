@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from zoneinfo import available_timezones
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import String, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import contains_eager, lazyload
 
 from custom_fields.standard import standard_object_definitions
 from saas import mail
@@ -26,6 +29,10 @@ from saas.extensions import db
 from tenants import audit
 from tenants.context import (
     CROSS_TENANT_OPTION,
+    applied,
+    current_tenant_id,
+    current_user_id,
+    guc_columns,
     peek_tenant_id,
     set_tenant,
     set_user,
@@ -165,8 +172,20 @@ def signup(
     return SignupResult(tenant=tenant, user=user, token=raw)
 
 
-def tenant_by_slug(slug: str) -> Tenant | None:
-    return db.session.execute(select(Tenant).where(Tenant.slug == slug)).scalar_one_or_none()
+def tenant_by_slug(slug: str, *, enter: bool = False) -> Tenant | None:
+    """The tenant of a slug; ``enter``: the same statement also sets ``app.tenant_id`` for the
+    rest of the transaction (call :func:`tenants.context.set_tenant` next, which then has
+    nothing left to send)."""
+    if not enter:
+        return db.session.execute(select(Tenant).where(Tenant.slug == slug)).scalar_one_or_none()
+    user_id = current_user_id()
+    row = db.session.execute(
+        select(Tenant, *guc_columns(Tenant.id, user_id)).where(Tenant.slug == slug)
+    ).first()
+    if row is None:
+        return None
+    applied(db.session, row[0].id, user_id)
+    return row[0]
 
 
 def memberships_of(user_id: int) -> list[Membership]:
@@ -472,25 +491,98 @@ def revoke_token(actor: Membership, token_id: int) -> None:
     db.session.commit()
 
 
-def authenticate_token(raw: str) -> tuple[ApiToken, Membership] | None:
-    """The live token and active membership behind a bearer value, in the tenant in context."""
+def authenticate_token(raw: str) -> tuple[ApiToken, Membership, str] | None:
+    """The live token, the active membership behind a bearer value and its role's data scope,
+    in the tenant in context. The one statement that finds them also sets ``app.user_id`` to
+    the token's user for the rest of the transaction (call ``set_user`` next)."""
+    found = _caller(raw)
+    return None if found is None else found[1:]
+
+
+def authenticate_api(
+    slug: str, raw: str, tenant_ids: MutableMapping[str, int]
+) -> tuple[Tenant | None, tuple[ApiToken, Membership, str] | None]:
+    """The tenant of ``slug`` (entered, ``None`` when there is none) and the caller behind a
+    bearer token of it (``None`` when the token is not live, its member not active).
+
+    ``tenant_ids`` remembers each slug's tenant id in this process. With it, a single statement
+    reads the tenant — checking that this id still has this slug —, the token, its membership,
+    user and role; the tenant id reaches the database as the transaction begins. Slugs and ids
+    never change while a tenant exists, and any miss reads the tenant by its slug as usual."""
+    cached = tenant_ids.get(slug)
+    if cached is not None:
+        set_tenant(cached, db.session)
+        found = _caller(raw, slug=slug)
+        if found is not None:
+            return found[0], found[1:]
+    tenant = tenant_by_slug(slug, enter=True)
+    if tenant is None:
+        tenant_ids.pop(slug, None)
+        set_tenant(None, db.session)
+        return None, None
+    tenant_ids[slug] = tenant.id
+    set_tenant(tenant.id, db.session)
+    if tenant.id == cached:
+        return tenant, None  # the tenant was right: the token is what failed
+    return tenant, authenticate_token(raw)
+
+
+@cache
+def _caller_statement(with_tenant: bool):
+    """The token lookup, built once (its values are bound parameters): the token's row with its
+    membership, user and role, and with ``with_tenant`` the tenant if its id and slug match;
+    it sets both GUCs from what it finds."""
+    stmt = (
+        select(
+            ApiToken,
+            Membership,
+            Role.data_scope,
+            *guc_columns(bindparam("guc_tenant_id", type_=String), Membership.user_id),
+        )
+        .join(Membership, Membership.user_id == ApiToken.user_id)
+        .join(User, User.id == Membership.user_id)
+        .join(Role, Role.key == Membership.role_key)
+        .where(
+            ApiToken.token_hash == bindparam("token_hash"),
+            ApiToken.revoked_at.is_(None),
+            Membership.status == MembershipStatus.ACTIVE,
+            User.is_active.is_(True),
+        )
+        .options(
+            contains_eager(Membership.user),
+            lazyload(Membership.tenant),  # g.tenant: found in the identity map when used
+            lazyload(ApiToken.user),  # the member's user, likewise
+        )
+    )
+    if with_tenant:
+        stmt = stmt.add_columns(Tenant).join(Tenant, Tenant.id == ApiToken.tenant_id)
+        stmt = stmt.where(Tenant.id == bindparam("tenant_id"), Tenant.slug == bindparam("slug"))
+    return stmt
+
+
+def _caller(
+    raw: str, *, slug: str | None = None
+) -> tuple[Tenant | None, ApiToken, Membership, str] | None:
+    """The token's row with its membership, user and role (and with ``slug``, the tenant in
+    context if that is its slug); the same statement sets ``app.user_id``. The ORM adds the
+    tenant criteria to every tenant table of it, as to any query."""
     if not raw.startswith(TOKEN_PREFIX):
         return None
-    token = db.session.execute(
-        select(ApiToken).where(
-            ApiToken.token_hash == hash_token(raw), ApiToken.revoked_at.is_(None)
-        )
-    ).scalar_one_or_none()
-    if token is None:
+    tenant_id = current_tenant_id()
+    values = {"token_hash": hash_token(raw), "guc_tenant_id": str(tenant_id)}
+    if slug is not None:
+        values.update(tenant_id=tenant_id, slug=slug)
+    row = db.session.execute(_caller_statement(slug is not None), values).first()
+    if row is None:
         return None
-    member = membership(token.user_id)
-    if member is None or not member.is_active or not member.user.is_active:
-        return None
+    token, member, scope = row.ApiToken, row.Membership, row.data_scope
+    tenant = row.Tenant if slug is not None else None
+    applied(db.session, tenant_id, member.user_id)
     now = datetime.now(UTC)
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=5):
         token.last_used_at = now  # written at most every few minutes to spare the database
         db.session.commit()
-    return token, member
+    return tenant, token, member, scope
 
 
 def update_settings(

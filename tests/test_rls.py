@@ -31,7 +31,7 @@ def _tenant_tables(owner) -> list[str]:
 def populated(app, make_company, drain_jobs, login, api):
     """Two companies with a row in every tenant table (invitations, mail, tokens, audit,
     fields, picklists, access, page layouts, records of every object, unique claims, counters,
-    jobs)."""
+    jobs, teams, saved views, default views, recently viewed records)."""
     from custom_fields.services import list_objects
 
     a, b = make_company(), make_company()
@@ -65,8 +65,32 @@ def populated(app, make_company, drain_jobs, login, api):
             if key == "account":
                 body["tax_no"] = f"T-{company.slug}"
             assert rest.post(f"{base}/records/{key}", json=body).status_code == 201, key
+        team = rest.post(f"{base}/teams", json={"name": f"Team of {company.slug}"})
+        assert team.status_code == 201, team.get_json()
+        _views_and_recent(app, company)
     drain_jobs()
     return a, b
+
+
+def _views_and_recent(app, company) -> None:
+    """A saved view, a default view and a recently viewed record, written directly."""
+    from custom_fields.models import ObjectDefinition
+    from saas.records.models import Account, RecentRecord, SavedView, ViewPreference
+
+    with app.app_context(), tenant_context(company.tenant_id, db.session):
+        object_id = db.session.execute(
+            select(ObjectDefinition.id).where(ObjectDefinition.key == "account")
+        ).scalar_one()
+        record_id = db.session.execute(select(Account.id).limit(1)).scalar_one()
+        owner = company.owner_id
+        db.session.add_all(
+            [
+                SavedView(object_id=object_id, name="Mine", owner_id=owner, columns=[], sort=[]),
+                ViewPreference(user_id=owner, object_id=object_id, default_view="all"),
+                RecentRecord(user_id=owner, object_id=object_id, record_id=record_id),
+            ]
+        )
+        db.session.commit()
 
 
 def test_app_role_is_unprivileged(settings):

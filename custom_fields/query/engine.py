@@ -604,6 +604,9 @@ def _timeout(session: Session) -> None:
 
     ms = int(current_app.config.get("QUERY_TIMEOUT_MS", 10_000))
     zone = db.session.get(Tenant, current_tenant_id()).timezone
+    if reader.is_reader(session):
+        reader.settle(session, ms, zone)  # for the connection, when it has other settings
+        return
     session.execute(
         select(
             func.set_config("statement_timeout", str(ms), True),
@@ -679,20 +682,33 @@ def _page(
         direction, values = _read_cursor(spec.cursor, print_, len(keys))
     reverse = direction == "p"
     selected = stmt.add_columns(*(k.expr.label(f"_k{i}") for i, k in enumerate(keys)))
+    width = len(keys)
+    counted = None
+    if spec.count:
+        # The count rides along with the page's first statement as one more column (an
+        # uncorrelated scalar subquery: PostgreSQL computes it once, as an InitPlan), which
+        # saves a statement. A first statement that finds no rows brings no count: see below.
+        capped = stmt.with_only_columns(model.id).limit(COUNT_LIMIT + 1).subquery()
+        counted = select(func.count()).select_from(capped).scalar_subquery()
     ordered = selected.order_by(*_order_by(keys, reverse=reverse))
     rows: list[Any] = []
-    if values is None:
-        rows = _run(session, ordered.limit(limit + 1))
-    else:
-        for part in _segments(keys, values, reverse):
-            rows += _run(session, ordered.where(part).limit(limit + 1 - len(rows)))
-            if len(rows) > limit:
-                break
+    first = True
+    count = None
+    for part in _segments(keys, values, reverse) if values is not None else [None]:
+        page_stmt = ordered if part is None else ordered.where(part)
+        if first and counted is not None:
+            page_stmt = page_stmt.add_columns(counted.label("_count"))
+        found = _run(session, page_stmt.limit(limit + 1 - len(rows)))
+        if first and counted is not None and found:
+            count = found[0][1 + width]
+        first = False
+        rows += found
+        if len(rows) > limit:
+            break
     more = len(rows) > limit
     rows = rows[:limit]
     if reverse:
         rows.reverse()
-    width = len(keys)
 
     def position(row: Any) -> list[Any]:
         return list(row[1 : 1 + width])
@@ -703,10 +719,13 @@ def _page(
             next_cursor = _make_cursor(print_, "n", position(rows[-1]))
         if (more and reverse) or (not reverse and values is not None):
             prev_cursor = _make_cursor(print_, "p", position(rows[0]))
-    count, exact = None, True
+    exact = True
     if spec.count:
-        capped = stmt.with_only_columns(model.id).limit(COUNT_LIMIT + 1).subquery()
-        count = _run(session, select(func.count()).select_from(capped))[0][0]
+        if count is None and values is None:
+            count = 0  # the first page is empty: nothing matches
+        elif count is None:  # nothing after the cursor: the count needs its own statement
+            capped = stmt.with_only_columns(model.id).limit(COUNT_LIMIT + 1).subquery()
+            count = _run(session, select(func.count()).select_from(capped))[0][0]
         exact = count <= COUNT_LIMIT
         count = min(count, COUNT_LIMIT)
     return Page([row[0] for row in rows], next_cursor, prev_cursor, count, exact)

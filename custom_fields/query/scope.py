@@ -34,6 +34,13 @@ def data_scope(role_key: str) -> str:
     )
 
 
+def remember_data_scope(role_key: str, scope: str | None) -> None:
+    """The role's data scope read along with the request's member (API authentication), so
+    that :func:`data_scope` need not read it again in this request."""
+    if has_request_context():
+        g.setdefault("kehu_scope_cache", {})[f"scope:{role_key}"] = scope or DataScope.ALL
+
+
 def _teams_below(team_id: int) -> set[int]:
     children: dict[int | None, list[int]] = {}
     for tid, parent in db.session.execute(select(Team.id, Team.parent_id)):

@@ -17,7 +17,6 @@ from custom_fields.types import register
 from custom_fields.types._common import empty
 from custom_fields.types.base import Context, FieldSpec, FieldType, FieldValueError
 
-
 #: The target of a lookup to a member of the company instead of a record.
 USER_TARGET = "user"
 

@@ -138,8 +138,9 @@ def run(
 def page_json(
     st: services.Store, page: Page, actor: Membership, columns: list[str] | None
 ) -> dict[str, Any]:
+    one = services.serializer(st, actor, columns=columns)
     return {
-        "data": [services.serialize(st, r, actor, columns=columns) for r in page.rows],
+        "data": [one(r) for r in page.rows],
         "next_cursor": page.next_cursor,
         "prev_cursor": page.prev_cursor,
         "count": page.count,

@@ -32,8 +32,8 @@ from custom_fields.types.auto_number import period, render
 from custom_fields.types.base import unique_key
 from saas.errors import DomainError, ValidationFailed
 from saas.extensions import db
-from saas.records.errors import RecordNotFound, StaleVersion, VersionRequired
 from saas.records import search
+from saas.records.errors import RecordNotFound, StaleVersion, VersionRequired
 from saas.records.models import (
     AutoNumberCounter,
     CustomRecord,
@@ -586,36 +586,66 @@ def serialize(
 ) -> dict[str, Any]:
     """The record as the API shows it to ``actor``: hidden fields left out, formulas computed;
     with ``columns`` only those (and ``id`` and ``version``)."""
-    body: dict[str, Any] = {
-        "id": record.id,
-        "version": record.version,
-        "name": record.name,
-        "owner_id": record.owner_id,
-        "created_at": record.created_at.isoformat(),
-        "updated_at": record.updated_at.isoformat()
-        if isinstance(record.updated_at, dt.datetime)
-        else None,
-        "created_by": record.created_by,
-        "updated_by": record.updated_by,
-        "tags": list(record.tags or []),
-    }
+    return serializer(st, actor, columns=columns)(record)
+
+
+def _stored_is_api(field_type: types.FieldType) -> bool:
+    """Whether the type's API form is its stored JSON form (the base type's conversions)."""
+    cls, base = type(field_type), types.FieldType
+    return (
+        cls.from_storage is base.from_storage
+        and cls.to_api is base.to_api
+        and cls.to_storage is base.to_storage
+    )
+
+
+def serializer(
+    st: Store, actor: Membership, *, columns: list[str] | None = None
+) -> Callable[[RecordColumns], dict[str, Any]]:
+    """:func:`serialize` for many records of one store (a page): which fields ``actor`` sees
+    and how each converts are decided once, not per record."""
     wanted = set(columns) | {"id", "version"} if columns else None
-    if wanted is not None:
-        body = {k: v for k, v in body.items() if k in wanted}
     fields = [f for f in st.schema.fields if wanted is None or f.key in wanted]
-    formulas = _formula_values(st, record) if any(f.type == "formula" for f in fields) else {}
+    with_formulas = any(f.type == "formula" for f in fields)
+    plan: list[tuple[str, bool, types.FieldType | None]] = []  # key, formula, conversion
     for info in fields:
         if info.access_for(actor.role_key) == "hidden":
             continue
         if info.type == "formula":
-            body[info.key] = _json(formulas.get(info.key))
+            plan.append((info.key, True, None))
             continue
-        stored = record.data.get(info.key)
         field_type = types.get(info.type)
-        body[info.key] = (
-            None if stored is None else field_type.to_api(field_type.from_storage(stored))
-        )
-    return body
+        plan.append((info.key, False, None if _stored_is_api(field_type) else field_type))
+
+    def one(record: RecordColumns) -> dict[str, Any]:
+        updated_at = record.updated_at
+        body: dict[str, Any] = {
+            "id": record.id,
+            "version": record.version,
+            "name": record.name,
+            "owner_id": record.owner_id,
+            "created_at": record.created_at.isoformat(),
+            "updated_at": updated_at.isoformat() if isinstance(updated_at, dt.datetime) else None,
+            "created_by": record.created_by,
+            "updated_by": record.updated_by,
+            "tags": list(record.tags or []),
+        }
+        if wanted is not None:
+            body = {k: v for k, v in body.items() if k in wanted}
+        formulas = _formula_values(st, record) if with_formulas else {}
+        data = record.data
+        for key, is_formula, field_type in plan:
+            if is_formula:
+                body[key] = _json(formulas.get(key))
+                continue
+            stored = data.get(key)
+            if stored is None or field_type is None:
+                body[key] = stored
+            else:
+                body[key] = field_type.to_api(field_type.from_storage(stored))
+        return body
+
+    return one
 
 
 def _display_result(value: Any, ctx: Context) -> str:
