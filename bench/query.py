@@ -39,6 +39,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Date, Numeric, String, event, select
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bench import query_data
@@ -216,8 +217,8 @@ class Server:
         self.app = app
         self.tenant = tenant
         self.statements: list[tuple[str, Any]] = []
-        with app.app_context():
-            event.listen(db.engine, "before_cursor_execute", self._seen)
+        # Every engine: list pages run on the list reader's connection, not the app's.
+        event.listen(Engine, "before_cursor_execute", self._seen)
 
     def _seen(self, conn, cursor, statement, parameters, context, executemany) -> None:
         if "LIMIT" in statement and "ORDER BY" in statement:
