@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import http.client
 import os
 import re
 import shutil
@@ -33,14 +32,12 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from bench import query_data
 from bench.common import machine
-from bench.query import QUERIES, WRK_SCRIPT, Server, _free_port, _plan_summary
+from bench.query import QUERIES, WRK_SCRIPT, Server, _plan_summary, gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 LIST_LABEL = "/api/v1/t/…/records/account"
@@ -258,46 +255,6 @@ def _machine_busy() -> tuple[int, int]:
         values = [int(v) for v in f.readline().split()[1:]]
     idle = values[3] + values[4]
     return sum(values) - idle, sum(values)
-
-
-@contextmanager
-def gunicorn(settings) -> Iterator[tuple[int, int]]:
-    """The app under gunicorn with ``infra/gunicorn.conf.py`` on a free port: (port, pid)."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "SECRET_KEY": settings.secret_key,
-        "QUEUE_PREFIX": settings.queue_prefix,
-        "PASSWORD_HASH_PROFILE": "test",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-    }
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            [str(ROOT / ".venv/bin/gunicorn"), "-c", "infra/gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            for _ in range(300):
-                try:
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                    conn.request("GET", "/readyz")
-                    if conn.getresponse().status == 200:
-                        break
-                except OSError:
-                    time.sleep(0.1)
-            else:
-                log.seek(0)
-                raise RuntimeError(f"gunicorn did not start: {log.read()[-2000:]!r}")
-            yield port, process.pid
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
 
 
 def _wrk(args: list[str]) -> tuple[str, float]:

@@ -364,8 +364,8 @@ def _free_port() -> int:
 
 
 @contextmanager
-def gunicorn(settings) -> Iterator[int]:
-    """The app under gunicorn with the production configuration, on a free port."""
+def gunicorn(settings) -> Iterator[tuple[int, int]]:
+    """The app under gunicorn with the production configuration on a free port: (port, pid)."""
     port = _free_port()
     env = {
         **os.environ,
@@ -398,7 +398,7 @@ def gunicorn(settings) -> Iterator[int]:
             else:
                 log.seek(0)
                 raise RuntimeError(f"gunicorn did not start: {log.read()[-2000:]!r}")
-            yield port
+            yield port, process.pid
         finally:
             process.terminate()
             process.wait(timeout=30)
@@ -563,7 +563,7 @@ def main() -> None:
             deep = Server(app, query_data.tenants_from(meta)[0]).cursor_of_page(
                 QUERIES["q1"][1], PAGE_DEEP
             )
-            with gunicorn(settings) as port:
+            with gunicorn(settings) as (port, _pid):
                 over_http = http_timings(port, meta, deep, args.runs)
                 wrk = [
                     load(port, meta, args.load_seconds, int(n)) for n in args.connections.split(",")
