@@ -510,6 +510,15 @@ def reference_indexes(settings: Settings, indexed: tuple[str, ...]) -> None:
                 (REFERENCE, f"{REFERENCE}_pkey"),
             )
         }
+        # The list reader reads it like ``accounts`` (its role may be newer than the table).
+        if conn.execute(
+            "SELECT 1 FROM pg_roles WHERE rolname = %s", (settings.reader_db_role,)
+        ).fetchone():
+            conn.execute(
+                sql.SQL("GRANT SELECT ON {} TO {}").format(
+                    sql.Identifier(REFERENCE), sql.Identifier(settings.reader_db_role)
+                )
+            )
         conn.execute("SET maintenance_work_mem = '512MB'")
         for name in present - set(wanted):
             conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
