@@ -26,6 +26,7 @@ from custom_fields.services import (
     _spec,
     describe,
     get_field,
+    guard_system,
 )
 from custom_fields.types import Context, FieldSpec, FieldValueError
 from custom_fields.types.base import unique_key
@@ -290,6 +291,7 @@ def purge_field(actor: Membership, object_key: str, field_key: str) -> tracked.T
     """Remove a deleted field's values from every record, then the field itself, for good."""
     _require_admin(actor)
     field = get_field(object_key, field_key)
+    guard_system(field, "purge")
     if field.deleted_at is None:
         raise DomainError(_("Delete the field before purging it."), status=409)
     row = tracked.start(
@@ -461,6 +463,7 @@ def preview_conversion(
 ) -> dict[str, Any]:
     """What would convert and what would not, over up to 100,000 records."""
     field = get_field(object_key, field_key)
+    guard_system(field, "convert")
     ctx = _context()
     spec = _target(field, payload, ctx)
     new = types.get(spec.type)
@@ -492,6 +495,7 @@ def start_conversion(
     and then kept in the audit trail."""
     _require_admin(actor)
     field = get_field(object_key, field_key)
+    guard_system(field, "convert")
     if field.deleted_at is not None:
         raise DomainError(_("Restore the field before changing it."), status=409)
     users = _formulas_using(field)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -54,9 +55,11 @@ class ObjectDefinition(TenantScoped, db.Model):
 
 
 class FieldDefinition(TenantScoped, db.Model):
-    """A custom field of an object. ``key`` never changes: record values are stored under it.
+    """A field of an object. ``key`` never changes: record values are stored under it.
 
     Deleting sets ``deleted_at`` (the values stay and the field can be restored) until purged.
+    A system field (``is_system``) comes from the catalogue in ``custom_fields/system_fields.py``:
+    the product's own code reads it by key, so it cannot be deleted, converted or made optional.
     """
 
     __tablename__ = "field_definitions"
@@ -88,6 +91,7 @@ class FieldDefinition(TenantScoped, db.Model):
     options: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     position: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_system: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from custom_fields import indexing, types
 from custom_fields.definitions import bump_version, field_spec
-from custom_fields.errors import LimitReached, NotFound
+from custom_fields.errors import LimitReached, NotFound, SystemFieldError
 from custom_fields.models import FieldAccess, FieldDefinition, ObjectDefinition, PicklistValue
 from custom_fields.types import Choice, Context, FieldSpec, FieldValueError
 from custom_fields.types.lookup import USER_TARGET
@@ -284,9 +284,11 @@ def describe(field: FieldDefinition) -> dict[str, Any]:
         "position": field.position,
         "options": dict(field.options or {}),
         "deleted_at": field.deleted_at.isoformat() if field.deleted_at else None,
+        "is_system": bool(field.is_system),
         "values": None,
     }
     if field.type in ("picklist", "multi_picklist"):
+        protected = _protected_codes(field)
         data["values"] = [
             {
                 "code": v.code,
@@ -294,11 +296,92 @@ def describe(field: FieldDefinition) -> dict[str, Any]:
                 "label_zh": v.label_zh,
                 "colour": v.colour,
                 "active": v.active,
+                "is_system": v.code in protected,
             }
             for v in picklist_values(field)
         ]
     data["access"] = field_access(field)
     return data
+
+
+def _object_key(field: FieldDefinition) -> str:
+    obj = db.session.get(ObjectDefinition, (field.tenant_id, field.object_id))
+    return obj.key if obj is not None else ""
+
+
+def _protected_codes(field: FieldDefinition) -> frozenset[str]:
+    """Picklist codes of a system field that the product relies on (never deactivated)."""
+    if not field.is_system:
+        return frozenset()
+    from custom_fields.system_fields import protected_codes
+
+    return protected_codes(_object_key(field), field.key)
+
+
+def guard_system(field: FieldDefinition, action: str) -> None:
+    """Refuse to ``delete``, ``purge`` or ``convert`` a system field (409, ``system_field``)."""
+    if not field.is_system:
+        return
+    from flask_babel import get_locale
+
+    name = field.label(str(get_locale() or "en"))
+    if action == "delete":
+        message = _(
+            "“%(name)s” is a system field: the CRM relies on it, so it cannot be deleted.",
+            name=name,
+        )
+    elif action == "purge":
+        message = _(
+            "“%(name)s” is a system field: the CRM relies on it, so it cannot be purged.", name=name
+        )
+    else:
+        message = _(
+            "“%(name)s” is a system field: the CRM relies on it, so its type cannot change.",
+            name=name,
+        )
+    raise SystemFieldError(f"{_object_key(field)}.{field.key}", {field.key: [message]})
+
+
+def _system_changes(field: FieldDefinition, payload: Mapping[str, Any]) -> dict[str, list[str]]:
+    """What ``payload`` would change that a system field keeps: key, type, required, active, a
+    lookup's target, and its protected picklist codes."""
+    if not field.is_system:
+        return {}
+    errors: dict[str, list[str]] = {}
+    if "key" in payload and payload["key"] != field.key:
+        errors["key"] = [_("A system field's key cannot change.")]
+    if "type" in payload and payload["type"] != field.type:
+        errors["type"] = [_("A system field's type cannot change.")]
+    if isinstance(payload.get("required"), bool) and payload["required"] != field.required:
+        errors["required"] = [_("Whether a system field is required cannot change.")]
+    if payload.get("active") is False:
+        errors["active"] = [_("A system field cannot be deactivated.")]
+    if (
+        field.type == "lookup"
+        and "target" in payload
+        and payload["target"] != (field.options or {}).get("target")
+    ):
+        errors["target"] = [_("A system field's lookup target cannot change.")]
+    raw = payload.get("values")
+    protected = _protected_codes(field) if isinstance(raw, list) else frozenset()
+    if protected:
+        sent: set[str] = set()
+        for index, item in enumerate(raw):
+            code, active = (item, True) if isinstance(item, str) else (None, True)
+            if isinstance(item, Mapping):
+                code, active = item.get("code"), item.get("active", True)
+            if isinstance(code, str):
+                sent.add(code)
+                if code in protected and active is False:
+                    errors[f"values.{index}.active"] = [_protected_message(code)]
+        missing = sorted(protected - sent)
+        if missing:
+            errors["values"] = [_protected_message(code) for code in missing]
+    return errors
+
+
+def _protected_message(code: str) -> str:
+    return _("The CRM relies on the value “%(code)s”: it cannot be deactivated.", code=code)
 
 
 def _require_admin(actor: Membership) -> None:
@@ -667,8 +750,11 @@ def create_field(actor: Membership, object_key: str, payload: Mapping[str, Any])
             field="key",
             status=409,
         )
+    # System fields come with the product: only the company's own fields count.
     count = db.session.execute(
-        select(func.count()).select_from(FieldDefinition).where(FieldDefinition.object_id == obj.id)
+        select(func.count())
+        .select_from(FieldDefinition)
+        .where(FieldDefinition.object_id == obj.id, FieldDefinition.is_system.is_(False))
     ).scalar_one()
     if count >= MAX_FIELDS_PER_OBJECT:
         raise LimitReached(
@@ -719,6 +805,9 @@ def update_field(
     field = get_field(object_key, field_key)
     if field.deleted_at is not None:
         raise DomainError(_("Restore the field before changing it."), status=409)
+    system_errors = _system_changes(field, payload)
+    if system_errors:
+        raise SystemFieldError(f"{object_key}.{field_key}", system_errors)
     errors = {}
     if "key" in payload and payload["key"] != field.key:
         errors["key"] = [_("A field's key cannot change; change its label instead.")]
@@ -808,6 +897,7 @@ def delete_field(actor: Membership, object_key: str, field_key: str) -> FieldDef
     field = get_field(object_key, field_key)
     if field.deleted_at is not None:
         raise NotFound(_("There is no field “%(key)s”.", key=field_key))
+    guard_system(field, "delete")
     dependants = _formulas_using(field)
     if dependants:
         raise DomainError(

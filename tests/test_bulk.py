@@ -11,9 +11,9 @@ import pytest
 
 FIELDS = (
     {
-        "key": "grade",
+        "key": "band",
         "type": "picklist",
-        "label": {"en": "Grade", "zh": "等级"},
+        "label": {"en": "Band", "zh": "等级"},
         "values": ["A", "B", "C"],
     },
     {"key": "staff", "type": "integer", "label": "Staff"},
@@ -81,10 +81,10 @@ def token_for(login, add_member, api):
 
 
 def test_update_a_field_on_chosen_records(crm):
-    records = [crm.add(name=f"R{i}", grade="A", staff=i) for i in range(3)]
-    other = crm.add(name="Other", grade="A")
+    records = [crm.add(name=f"R{i}", band="A", staff=i) for i in range(3)]
+    other = crm.add(name="Other", band="A")
     ids = [r["id"] for r in records]
-    result = crm.bulk(action="update", ids=ids, field="grade", value="B")
+    result = crm.bulk(action="update", ids=ids, field="band", value="B")
     assert result == {
         "action": "update",
         "matched": 3,
@@ -95,13 +95,13 @@ def test_update_a_field_on_chosen_records(crm):
     }
     for record in records:
         after = crm.get(record["id"])
-        assert (after["grade"], after["version"]) == ("B", 2)
-    assert crm.get(other["id"])["grade"] == "A"
-    again = crm.bulk(action="update", ids=ids, field="grade", value="B")
+        assert (after["band"], after["version"]) == ("B", 2)
+    assert crm.get(other["id"])["band"] == "A"
+    again = crm.bulk(action="update", ids=ids, field="band", value="B")
     assert (again["updated"], again["unchanged"]) == (0, 3)
     assert crm.get(ids[0])["version"] == 2  # nothing written when nothing changes
-    cleared = crm.bulk(action="update", ids=ids[:1], field="grade", value=None)
-    assert cleared["updated"] == 1 and crm.get(ids[0])["grade"] is None
+    cleared = crm.bulk(action="update", ids=ids[:1], field="band", value=None)
+    assert cleared["updated"] == 1 and crm.get(ids[0])["band"] is None
     listed = crm.bulk(action="update", ids=ids[:2], field="regions", value=["n", "s"])
     assert listed["updated"] == 2 and crm.get(ids[1])["regions"] == ["n", "s"]
 
@@ -111,7 +111,7 @@ def test_the_action_and_value_are_checked_before_any_record(crm):
     ids = [record["id"]]
     cases = [
         ({"action": "rename"}, "action"),
-        ({"action": "update", "field": "grade", "value": "Z"}, "value"),
+        ({"action": "update", "field": "band", "value": "Z"}, "value"),
         ({"action": "update", "field": "staff", "value": "many"}, "value"),
         ({"action": "update", "field": "nope", "value": 1}, "field"),
         ({"action": "update", "field": "double", "value": 1}, "field"),
@@ -175,9 +175,9 @@ def test_change_owner_tags_and_delete(crm, add_member, app):
 
 def test_all_matching_needs_the_confirmed_count(crm):
     for i in range(4):
-        crm.add(name=f"A{i}", grade="A", staff=i)
-    crm.add(name="B0", grade="B")
-    query = {"filter": {"field": "grade", "op": "eq", "value": "A"}}
+        crm.add(name=f"A{i}", band="A", staff=i)
+    crm.add(name="B0", band="B")
+    query = {"filter": {"field": "band", "op": "eq", "value": "A"}}
     missing = crm.bulk(400, action="update", query=query, field="staff", value=9)
     assert "expected_count" in missing["errors"]
     stale = crm.bulk(409, action="update", query=query, field="staff", value=9, expected_count=3)
@@ -208,23 +208,23 @@ def test_members_only_touch_records_they_can_see(crm, token_for, app):
     from tenants.teams import set_data_scope
 
     member, member_api = token_for(crm.company, "member")
-    mine = crm.add(name="Mine", owner_id=member.id, grade="A")
-    theirs = crm.add(name="Theirs", grade="A")
+    mine = crm.add(name="Mine", owner_id=member.id, band="A")
+    theirs = crm.add(name="Theirs", band="A")
     with app.test_request_context(), tenant_context(crm.company.tenant_id, db.session):
         set_data_scope(services.membership(crm.company.owner_id), "member", "own")
-    query = {"filter": {"field": "grade", "op": "eq", "value": "A"}}
+    query = {"filter": {"field": "band", "op": "eq", "value": "A"}}
     stale = crm.bulk(409, client=member_api, action="delete", query=query, expected_count=2)
     assert stale["count"] == 1
     done = crm.bulk(client=member_api, action="delete", query=query, expected_count=1)
     assert done["updated"] == 1
     chosen = crm.bulk(
-        client=member_api, action="update", ids=[theirs["id"]], field="grade", value="B"
+        client=member_api, action="update", ids=[theirs["id"]], field="band", value="B"
     )
     assert (chosen["updated"], chosen["failed"]) == (0, 1)
     assert chosen["failures"] == [
         {"id": theirs["id"], "name": None, "message": "There is no such record."}
     ]
-    assert crm.get(theirs["id"])["grade"] == "A" and crm.get(theirs["id"])["version"] == 1
+    assert crm.get(theirs["id"])["band"] == "A" and crm.get(theirs["id"])["version"] == 1
     assert crm.api.get(f"{crm.base}/{mine['id']}").status_code == 404  # in the bin
 
 
@@ -274,9 +274,9 @@ def test_many_records_run_as_a_job_with_progress(crm, drain_jobs, monkeypatch, t
 
     monkeypatch.setattr(bulk, "SYNC_LIMIT", 3)
     member, member_api = token_for(crm.company, "member")
-    ids = [crm.add(name=f"R{i}", grade="A")["id"] for i in range(6)]
-    crm.add(name="Full", tags=[f"t{i}" for i in range(20)], grade="A")
-    query = {"filter": {"field": "grade", "op": "eq", "value": "A"}}
+    ids = [crm.add(name=f"R{i}", band="A")["id"] for i in range(6)]
+    crm.add(name="Full", tags=[f"t{i}" for i in range(20)], band="A")
+    query = {"filter": {"field": "band", "op": "eq", "value": "A"}}
     accepted = crm.bulk(
         202, client=member_api, action="tag", query=query, tag="campaign", expected_count=7
     )
@@ -324,21 +324,21 @@ def test_a_job_fails_cleanly_when_the_requester_left(crm, drain_jobs, monkeypatc
 
 
 def test_web_bulk_action_redirects_back_with_a_summary(crm, login):
-    ids = [crm.add(name=f"R{i}", grade="A")["id"] for i in range(2)]
+    ids = [crm.add(name=f"R{i}", band="A")["id"] for i in range(2)]
     ui = login(crm.company.owner_email)
     response = ui.post(
         f"/t/{crm.slug}/o/account/bulk",
         data={
             "action": "update",
             "ids": [str(i) for i in ids],
-            "field": "grade",
+            "field": "band",
             "value": "C",
             "next": f"/t/{crm.slug}/o/account/?sort=name",
         },
     )
     assert response.status_code == 302
     assert response.headers["Location"] == f"/t/{crm.slug}/o/account/?sort=name"
-    assert all(crm.get(i)["grade"] == "C" for i in ids)
+    assert all(crm.get(i)["band"] == "C" for i in ids)
     page = ui.get(response.headers["Location"]).get_data(as_text=True)
     assert "2 records changed" in page
     evil = ui.post(
@@ -350,15 +350,15 @@ def test_web_bulk_action_redirects_back_with_a_summary(crm, login):
 
 def test_web_all_matching_asks_again_when_the_count_changed(crm, login):
     for i in range(3):
-        crm.add(name=f"R{i}", grade="A")
+        crm.add(name=f"R{i}", band="A")
     ui = login(crm.company.owner_email)
-    form = {"action": "update", "all": "1", "f": "grade:eq:A", "field": "staff", "value": "4"}
+    form = {"action": "update", "all": "1", "f": "band:eq:A", "field": "staff", "value": "4"}
     response = ui.post(f"/t/{crm.slug}/o/account/bulk", data={**form, "expected_count": "2"})
     assert response.status_code == 409
     page = response.get_data(as_text=True)
     assert 'data-count="3"' in page
     assert 'name="expected_count" value="3"' in page
-    assert 'name="f" value="grade:eq:A"' in page and 'name="all" value="1"' in page
+    assert 'name="f" value="band:eq:A"' in page and 'name="all" value="1"' in page
     confirmed = ui.post(f"/t/{crm.slug}/o/account/bulk", data={**form, "expected_count": "3"})
     assert confirmed.status_code == 302
     rows = crm.api.post(

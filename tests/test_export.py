@@ -24,12 +24,12 @@ FIELDS = (
     {"key": "met_at", "type": "datetime", "label": "Met at"},
     {"key": "vip", "type": "boolean", "label": "VIP"},
     {
-        "key": "grade",
+        "key": "band",
         "type": "picklist",
-        "label": {"en": "Grade", "zh": "等级"},
+        "label": {"en": "Band", "zh": "等级"},
         "values": [
-            {"code": "A", "label": {"en": "Grade A", "zh": "甲级"}},
-            {"code": "B", "label": {"en": "Grade B", "zh": "乙级"}},
+            {"code": "A", "label": {"en": "Band A", "zh": "甲级"}},
+            {"code": "B", "label": {"en": "Band B", "zh": "乙级"}},
         ],
     },
     {"key": "rep", "type": "lookup", "label": "Rep", "target": "user"},
@@ -100,13 +100,13 @@ def _sample(crm: Crm) -> dict[str, Any]:
         signed="2024-03-01",
         met_at="2024-03-01T02:30:00Z",
         vip=True,
-        grade="A",
+        band="A",
         rep=crm.company.owner_id,
         parent=parent["id"],
         secret="TOP SECRET",
         tags=["重点", "2024"],
     )
-    second = crm.add(name='=HYPERLINK("x")', staff=8, grade="B", revenue="10")
+    second = crm.add(name='=HYPERLINK("x")', staff=8, band="B", revenue="10")
     return {"parent": parent, "first": first, "second": second}
 
 
@@ -123,7 +123,10 @@ def test_csv_has_every_visible_field_in_the_users_language(crm, login, app):
     assert response.headers["Cache-Control"] == "private, no-store"
     rows = _rows(response)
     header = rows[0]
-    assert header[:2] == ["名称", "城市"]
+    # The system fields come first (in catalogue order), then the company's own.
+    system = ["客户等级", "生命周期", "客户来源", "行业", "区域"]
+    system += ["上级客户", "电话", "邮箱", "网址", "地址"]
+    assert header[:12] == ["名称", *system, "城市"]
     assert "收入" in header
     assert header[header.index("收入") + 1].startswith("收入")  # its currency beside it
     assert "等级" in header and "Secret" in header  # the owner sees every field
@@ -139,6 +142,8 @@ def test_csv_has_every_visible_field_in_the_users_language(crm, login, app):
     assert first["等级"] == "甲级"
     assert first["Parent"] == "Parent Group"
     assert first["Double"] == "240"
+    # The system fields' defaults, in the user's language.
+    assert (first["客户等级"], first["生命周期"], first["上级客户"]) == ("C 一般", "潜在", "")
     # A text that a spreadsheet would run as a formula stays text.
     assert '\'=HYPERLINK("x")' in by_name
     assert len(rows) == 4
@@ -158,11 +163,11 @@ def test_hidden_fields_are_never_exported(crm, login, add_member):
 
 
 def test_filters_sort_and_columns_are_honoured(crm, login):
-    for name, staff, grade in (("Alpha", 5, "A"), ("Beta", 50, "A"), ("Gamma", 30, "B")):
-        crm.add(name=name, staff=staff, grade=grade)
+    for name, staff, band in (("Alpha", 5, "A"), ("Beta", 50, "A"), ("Gamma", 30, "B")):
+        crm.add(name=name, staff=staff, band=band)
     ui = login(crm.company.owner_email)
     response = ui.get(
-        f"/t/{crm.slug}/o/account/export?f=grade:eq:A&sort=-staff&columns=name,staff,owner_id"
+        f"/t/{crm.slug}/o/account/export?f=band:eq:A&sort=-staff&columns=name,staff,owner_id"
     )
     rows = _rows(response)
     assert rows[0] == ["Name", "Staff", "Owner"]
@@ -207,7 +212,7 @@ def test_xlsx_keeps_numbers_and_dates(crm, api):
     assert first["Signed"] == dt.datetime(2024, 3, 1)  # a date cell
     assert first["Met at"] == dt.datetime(2024, 3, 1, 10, 30)  # the tenant's zone: Shanghai
     assert first["VIP"] is True
-    assert first["Grade"] == "Grade A"
+    assert first["Band"] == "Band A"
     assert first["Double"] == 240
     assert by_name['=HYPERLINK("x")']["Staff"] == 8  # a text, not a formula
     full = load_workbook(io.BytesIO(response.get_data())).active
@@ -220,7 +225,7 @@ def test_xlsx_keeps_numbers_and_dates(crm, api):
 def test_api_export_streams_small_views_and_audits(crm, app):
     _sample(crm)
     response = crm.api.post(
-        f"{crm.base}/export", json={"filter": {"field": "grade", "op": "eq", "value": "B"}}
+        f"{crm.base}/export", json={"filter": {"field": "band", "op": "eq", "value": "B"}}
     )
     assert response.status_code == 200
     assert [r[0] for r in _rows(response)[1:]] == ['\'=HYPERLINK("x")']
@@ -383,16 +388,16 @@ def test_a_member_exports_only_the_records_in_their_scope(crm, login, add_member
 def test_print_view(crm, login, monkeypatch):
     from saas.records import export
 
-    for name, staff, grade in (("Alpha", 5, "A"), ("Beta", 50, "A"), ("Gamma", 30, "B")):
-        crm.add(name=name, staff=staff, grade=grade, revenue="12.5", secret="TOP SECRET")
+    for name, staff, band in (("Alpha", 5, "A"), ("Beta", 50, "A"), ("Gamma", 30, "B")):
+        crm.add(name=name, staff=staff, band=band, revenue="12.5", secret="TOP SECRET")
     ui = login(crm.company.owner_email)
-    response = ui.get(f"/t/{crm.slug}/o/account/print?f=grade:eq:A&sort=-staff")
+    response = ui.get(f"/t/{crm.slug}/o/account/print?f=band:eq:A&sort=-staff")
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert "navbar" not in page and "print.css" in page
     assert 'data-testid="print-table"' in page
     assert page.index("Beta") < page.index("Alpha") and "Gamma" not in page
-    assert "Grade equals Grade A" in page
+    assert "Band equals Band A" in page
     assert "Staff (descending)" in page
     assert re.search(r'data-testid="print-count">2<', page)
     assert "print-capped" not in page
@@ -415,11 +420,11 @@ def test_query_json_round_trips():
     from custom_fields.query.filters import parse_tree, parse_url
     from saas.records.export import tree_json
 
-    tree = parse_url(["grade:eq:A", "staff:between:1,5", "name:is_empty"], "1 AND (2 OR NOT 3)")
+    tree = parse_url(["band:eq:A", "staff:between:1,5", "name:is_empty"], "1 AND (2 OR NOT 3)")
     assert parse_tree(tree_json(tree)) == parse_tree(tree_json(parse_tree(tree_json(tree))))
     assert tree_json(tree) == {
         "and": [
-            {"field": "grade", "op": "eq", "value": "A"},
+            {"field": "band", "op": "eq", "value": "A"},
             {
                 "or": [
                     {"field": "staff", "op": "between", "value": ["1", "5"]},
@@ -444,7 +449,7 @@ def test_csv_cells():
     [
         "staff",
         "-staff",
-        "grade,-name",
+        "band,-name",
         "-signed",
         "owner_id,name",
         "-double_staff",
@@ -465,7 +470,7 @@ def test_exports_read_in_pages_keep_every_record_once(crm, login, monkeypatch, s
         (5, "B", None, "10", False, "2024-01-01T01:00:00Z", "beijing", None, parent),
         (1, None, "2023-05-05", "2.5", None, None, "Beijing", "1.5", None),
     ]
-    keys = ("staff", "grade", "signed", "revenue", "vip", "met_at", "city", "score", "parent")
+    keys = ("staff", "band", "signed", "revenue", "vip", "met_at", "city", "score", "parent")
     for i in range(9):
         row = dict(zip(keys, values[i % len(values)], strict=True))
         crm.add(name=f"R{i}", **{k: v for k, v in row.items() if v is not None})
@@ -482,13 +487,13 @@ def test_print_view_describes_nested_filters(crm, login):
     page = ui.get(
         f"/t/{crm.slug}/o/account/print",
         query_string={
-            "f": ["grade:in:A,B", "staff:gt:10", "staff:is_empty", "owner_id:is_me"],
+            "f": ["band:in:A,B", "staff:gt:10", "staff:is_empty", "owner_id:is_me"],
             "logic": "1 AND (2 OR NOT 3) AND 4",
             "q": "张",
         },
     ).get_data(as_text=True)
     assert (
-        "Grade is any of Grade A, Grade B and (Staff is greater than 10 or "
+        "Band is any of Band A, Band B and (Staff is greater than 10 or "
         "not (Staff is empty)) and Owner is me"
     ) in page
     assert "print-empty" in page

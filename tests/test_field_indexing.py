@@ -27,7 +27,7 @@ def _owner(settings) -> psycopg.Connection:
 
 
 def _fill(settings, company, rows: int = ROWS) -> None:
-    """``rows`` accounts with budget (currency), grade (picklist) and city (text) values, in the
+    """``rows`` accounts with budget (currency), band (picklist) and city (text) values, in the
     stored forms of those types, written directly as the owner."""
     with _owner(settings) as conn:
         conn.execute(
@@ -37,7 +37,7 @@ def _fill(settings, company, rows: int = ROWS) -> None:
                    jsonb_build_object(
                        'budget', jsonb_build_object('amount', ((g * 7919) %% 100000)::text || '.00',
                                                     'currency', 'CNY'),
-                       'grade', (ARRAY['A', 'B', 'C'])[1 + g %% 3],
+                       'band', (ARRAY['A', 'B', 'C'])[1 + g %% 3],
                        'city', 'city ' || (g %% 997))
             FROM generate_series(1, %(rows)s) AS g
             """,
@@ -67,13 +67,16 @@ def _statistics(settings, company) -> list[str]:
 
 
 def _field_id(app, company, key: str) -> int:
-    from custom_fields.models import FieldDefinition
+    """The id of an account field (other objects' system fields may share the key)."""
+    from custom_fields.models import FieldDefinition, ObjectDefinition
     from saas.extensions import db
     from tenants.context import tenant_context
 
     with app.app_context(), tenant_context(company.tenant_id, db.session):
         return db.session.execute(
-            select(FieldDefinition.id).where(FieldDefinition.key == key)
+            select(FieldDefinition.id)
+            .join(ObjectDefinition, ObjectDefinition.id == FieldDefinition.object_id)
+            .where(ObjectDefinition.key == "account", FieldDefinition.key == key)
         ).scalar_one()
 
 
@@ -87,7 +90,7 @@ def crm(make_company, api):
         base = f"/api/v1/t/{company.slug}/objects/account/fields"
         for payload in (
             {"key": "budget", "type": "currency", "label": "Budget", "indexed": indexed},
-            {"key": "grade", "type": "picklist", "label": "Grade", "values": ["A", "B", "C"]},
+            {"key": "band", "type": "picklist", "label": "Band", "values": ["A", "B", "C"]},
             {"key": "city", "type": "text", "label": "City"},
         ):
             response = client.post(base, json=payload)
@@ -196,15 +199,15 @@ def test_filters_match_the_index_expression(app, settings, crm, drain_jobs):
     """Without row-level security in the way (the owner's connection), the planner takes the
     filter on the field as an index condition: the index expression is the engine's."""
     company, client, base = crm()
-    for key in ("grade", "city"):
+    for key in ("band", "city"):
         assert client.patch(f"{base}/{key}", json={"indexed": True}).status_code == 200
     _fill(settings, company)
     drain_jobs()
     indexes = _indexes(settings, company)
     by_role = {name.split("_")[3]: name for name in indexes}
-    # budget: sort (s); grade: sort by the value order (s) and value (v); city: sort (s), text (t)
+    # budget: sort (s); band: sort by the value order (s) and value (v); city: sort (s), text (t)
     assert sorted(name.split("_")[3] for name in indexes) == ["s", "s", "s", "t", "v"]
-    # Statistics on the values of grade and city (not on budget: a cast could meet another
+    # Statistics on the values of band and city (not on budget: a cast could meet another
     # tenant's value of another type under the same key when the whole table is analysed).
     assert len(_statistics(settings, company)) == 2
     budget = _indexes(settings, company, _field_id(app, company, "budget"))
@@ -213,11 +216,11 @@ def test_filters_match_the_index_expression(app, settings, crm, drain_jobs):
     _page, plan = _run_and_explain(app, company, {"filter": between}, as_owner=settings)
     assert any(n in plan for n in budget) and "Index Cond" in plan, plan
 
-    grade = {"field": "grade", "op": "eq", "value": "B"}
+    band = {"field": "band", "op": "eq", "value": "B"}
     _page, plan = _run_and_explain(
-        app, company, {"filter": grade, "sort": [{"field": "budget", "dir": "desc"}]}
+        app, company, {"filter": band, "sort": [{"field": "budget", "dir": "desc"}]}
     )
-    assert any(n in plan for n in budget), plan  # sorted by budget while filtering on grade
+    assert any(n in plan for n in budget), plan  # sorted by budget while filtering on band
 
     contains = {"field": "city", "op": "contains", "value": "ty 99"}
     _page, plan = _run_and_explain(app, company, {"filter": contains}, as_owner=settings)
@@ -363,17 +366,17 @@ def test_a_new_definition_replaces_the_index(app, settings, crm, drain_jobs):
     """Reordering a picklist changes its sort expression, converting a field changes its type:
     the index is built anew and the old one dropped."""
     company, client, base = crm()
-    response = client.patch(f"{base}/grade", json={"indexed": True})
+    response = client.patch(f"{base}/band", json={"indexed": True})
     assert response.get_json()["index_state"] == "building"
     drain_jobs()
-    grade = _field_id(app, company, "grade")
-    before = _indexes(settings, company, grade)
+    band = _field_id(app, company, "band")
+    before = _indexes(settings, company, band)
     assert len(before) == 2  # the value order (sorts) and the value (filters)
-    client.patch(f"{base}/grade", json={"values": ["C", "B", "A"]})
-    assert _state(client, base, "grade") == "building"
+    client.patch(f"{base}/band", json={"values": ["C", "B", "A"]})
+    assert _state(client, base, "band") == "building"
     drain_jobs()
-    after = _indexes(settings, company, grade)
-    assert _state(client, base, "grade") == "ready"
+    after = _indexes(settings, company, band)
+    assert _state(client, base, "band") == "ready"
     assert len(after) == 2 and len(set(after) & set(before)) == 1  # the value index stays
     assert "WHEN 'C'::text THEN 0" in next(d for n, d in after.items() if n not in before)
 

@@ -68,6 +68,11 @@ def base(company) -> str:
     return f"/api/v1/t/{company.slug}/objects/account/fields"
 
 
+def own(fields: list[dict]) -> list[dict]:
+    """The company's own fields, leaving out the system fields every company has."""
+    return [f for f in fields if not f["is_system"]]
+
+
 def test_one_field_of_every_type(company, api):
     client = api(company.token)
     for payload in ONE_OF_EACH:
@@ -75,7 +80,7 @@ def test_one_field_of_every_type(company, api):
         assert response.status_code == 201, (payload["key"], response.get_json())
         body = response.get_json()
         assert (body["key"], body["type"]) == (payload["key"], payload["type"])
-    listed = client.get(base(company)).get_json()
+    listed = own(client.get(base(company)).get_json())
     assert [f["key"] for f in listed] == [p["key"] for p in ONE_OF_EACH]
     by_key = {f["key"]: f for f in listed}
     assert (by_key["nickname"]["label_en"], by_key["nickname"]["label_zh"]) == ("Nickname", "昵称")
@@ -90,6 +95,7 @@ def test_one_field_of_every_type(company, api):
         "label_zh": "phone",
         "colour": None,
         "active": True,
+        "is_system": False,
     }
     assert by_key["vip"]["default"] is False
     assert by_key["customer_no"]["options"]["pattern"] == "C-{YYYY}-{00000}"
@@ -233,9 +239,11 @@ def test_reorder_fields(company, api):
     client = api(company.token)
     for key in ("f_one", "f_two", "f_three"):
         client.post(base(company), json={"key": key, "type": "text", "label": key})
-    response = client.put(f"{base(company)}/order", json={"keys": ["f_three", "f_one", "f_two"]})
+    system = [f["key"] for f in client.get(base(company)).get_json() if f["is_system"]]
+    order = ["f_three", "f_one", "f_two"]
+    response = client.put(f"{base(company)}/order", json={"keys": [*order, *system]})
     assert response.status_code == 200
-    assert [f["key"] for f in client.get(base(company)).get_json()] == ["f_three", "f_one", "f_two"]
+    assert [f["key"] for f in client.get(base(company)).get_json()] == [*order, *system]
     assert client.put(f"{base(company)}/order", json={"keys": ["f_one"]}).status_code == 400
 
 
@@ -243,14 +251,14 @@ def test_delete_and_restore(company, api):
     client = api(company.token)
     client.post(base(company), json={"key": "fax", "type": "phone", "label": "Fax"})
     assert client.delete(f"{base(company)}/fax").status_code == 204
-    assert [f["key"] for f in client.get(base(company)).get_json()] == []
+    assert [f["key"] for f in own(client.get(base(company)).get_json())] == []
     deleted = client.get(f"{base(company)}?deleted=true").get_json()
     assert [f["key"] for f in deleted] == ["fax"] and deleted[0]["deleted_at"]
     assert client.patch(f"{base(company)}/fax", json={"label": "x"}).status_code == 409
     assert client.delete(f"{base(company)}/fax").status_code == 404
     restored = client.post(f"{base(company)}/fax/restore")
     assert restored.status_code == 200 and restored.get_json()["deleted_at"] is None
-    assert [f["key"] for f in client.get(base(company)).get_json()] == ["fax"]
+    assert [f["key"] for f in own(client.get(base(company)).get_json())] == ["fax"]
 
 
 def test_a_field_used_by_a_formula_cannot_be_deleted(company, api):
@@ -310,8 +318,9 @@ def test_definitions_cache_follows_changes_from_other_processes(app, company, se
             tenant = tenant_by_slug(company.slug)
             return [f.key for f in schemas(tenant)["account"].fields]
 
-    assert fields_now() == []
-    assert fields_now() == []  # served from this process's cache
+    system = fields_now()  # the system fields every company has
+    assert "from_elsewhere" not in system
+    assert fields_now() == system  # served from this process's cache
     script = (
         "import sys, json\n"
         "from saas.app import create_app\n"
@@ -338,4 +347,4 @@ def test_definitions_cache_follows_changes_from_other_processes(app, company, se
     subprocess.run(
         [sys.executable, "-c", script, args], check=True, env=os.environ.copy(), capture_output=True
     )
-    assert fields_now() == ["from_elsewhere"]
+    assert fields_now() == [*system, "from_elsewhere"]

@@ -209,7 +209,7 @@ def test_auto_numbers_cannot_be_made_to_repeat(co):
 
 def test_dependent_picklists_are_checked(co):
     _, client, base = co
-    _field(client, base, key="region", type="picklist", label="Region", values=["north", "south"])
+    _field(client, base, key="zone", type="picklist", label="Region", values=["north", "south"])
     bad = client.post(
         f"{base}/objects/account/fields",
         json={
@@ -217,7 +217,7 @@ def test_dependent_picklists_are_checked(co):
             "type": "picklist",
             "label": "City",
             "values": ["bj", "gz"],
-            "controlling_field": "region",
+            "controlling_field": "zone",
             "dependencies": {"east": ["bj"]},
         },
     )
@@ -229,17 +229,17 @@ def test_dependent_picklists_are_checked(co):
         type="picklist",
         label="City",
         values=["bj", "gz"],
-        controlling_field="region",
+        controlling_field="zone",
         dependencies={"north": ["bj"], "south": ["gz"]},
     )
     wrong = client.post(
-        f"{base}/records/account", json={"name": "x", "region": "south", "city": "bj"}
+        f"{base}/records/account", json={"name": "x", "zone": "south", "city": "bj"}
     )
     assert wrong.status_code == 400
     assert "Region" in wrong.get_json()["errors"]["city"][0]
     assert (
         client.post(
-            f"{base}/records/account", json={"name": "x", "region": "north", "city": "bj"}
+            f"{base}/records/account", json={"name": "x", "zone": "north", "city": "bj"}
         ).status_code
         == 201
     )

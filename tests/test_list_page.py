@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 FIELDS = (
-    {"key": "grade", "type": "picklist", "label": "Grade", "values": ["A", "B", "C"]},
+    {"key": "band", "type": "picklist", "label": "Band", "values": ["A", "B", "C"]},
     {"key": "revenue", "type": "integer", "label": "Revenue"},
     {"key": "city", "type": "text", "label": "City"},
     {"key": "regions", "type": "multi_picklist", "label": "Regions", "values": ["north", "south"]},
@@ -52,10 +52,10 @@ def crm(make_company, api, login) -> Crm:
         response = rest.post(f"/api/v1/t/{company.slug}/objects/account/fields", json=payload)
         assert response.status_code == 201, response.get_json()
     result = Crm(company, rest, login(company.owner_email))
-    for name, grade, revenue, city in RECORDS:
+    for name, band, revenue, city in RECORDS:
         body = {"name": name, "revenue": revenue, "city": city}
-        if grade:
-            body["grade"] = grade
+        if band:
+            body["band"] = band
         response = rest.post(f"/api/v1/t/{company.slug}/records/account", json=body)
         assert response.status_code == 201, response.get_json()
         result.ids[name] = response.get_json()["id"]
@@ -85,7 +85,8 @@ def meta(page: str) -> dict:
 def test_default_list_shows_every_record_newest_first(crm):
     page = crm.page()
     assert names(page) == ["张三贸易", "Delta", "Gamma", "Beta", "Alpha"]
-    assert headers(page) == ["name", "owner_id", "grade", "revenue", "city", "updated_at"]
+    # The first fields of the page layout: the system fields come before the company's own.
+    assert headers(page) == ["name", "owner_id", "grade", "lifecycle_stage", "source", "updated_at"]
     assert "5 records" in page
     assert 'data-testid="view-name">All records<' in page
     assert 'aria-pressed="true"' in page  # "all" is the default view
@@ -93,7 +94,7 @@ def test_default_list_shows_every_record_newest_first(crm):
 
 def test_filter_sort_and_columns_from_the_url(crm):
     query = (
-        "f=grade:eq:A&f=revenue:gte:150&f=city:eq:Beijing&logic=1 AND (2 OR 3)"
+        "f=band:eq:A&f=revenue:gte:150&f=city:eq:Beijing&logic=1 AND (2 OR 3)"
         "&sort=-revenue,name&columns=name,revenue:140,city"
     )
     page = crm.page(query.replace(" ", "+"))
@@ -112,12 +113,12 @@ def test_filter_sort_and_columns_from_the_url(crm):
             r'data-testid="chip">\s*<span class="chip-number">\d+</span>(.*?)<a', page, re.S
         )
     ]
-    assert chips == ["Grade equals A", "Revenue is at least 150", "City equals Beijing"]
+    assert chips == ["Band equals A", "Revenue is at least 150", "City equals Beijing"]
     assert "1 AND (2 OR 3)" in page
     # The builder gets the same tree.
     assert meta(page)["filter"] == {
         "and": [
-            {"field": "grade", "op": "eq", "value": "A"},
+            {"field": "band", "op": "eq", "value": "A"},
             {
                 "or": [
                     {"field": "revenue", "op": "gte", "value": "150"},
@@ -133,7 +134,7 @@ def test_filter_sort_and_columns_from_the_url(crm):
 
 
 def test_removing_a_chip_keeps_the_rest(crm):
-    page = crm.page("f=grade:eq:A&f=city:eq:Shanghai&sort=name")
+    page = crm.page("f=band:eq:A&f=city:eq:Shanghai&sort=name")
     assert names(page) == ["Alpha", "Gamma"]
     removes = [html.unescape(u) for u in re.findall(r'class="chip-remove" href="([^"]+)"', page)]
     args = parse_qs(urlsplit(removes[0]).query)
@@ -144,27 +145,27 @@ def test_removing_a_chip_keeps_the_rest(crm):
 
 
 def test_header_links_sort_and_shift_links_add_levels(crm):
-    page = crm.page("sort=grade&f=grade:is_not_empty")
+    page = crm.page("sort=band&f=band:is_not_empty&columns=name,band,revenue,city")
     revenue = re.search(
         r'data-key="revenue".*?href="([^"]+)" data-shift-href="([^"]+)"', page, re.S
     )
     plain, shift = (html.unescape(u) for u in revenue.groups())
     assert parse_qs(urlsplit(plain).query)["sort"] == ["revenue"]
-    assert parse_qs(urlsplit(shift).query)["sort"] == ["grade,revenue"]
+    assert parse_qs(urlsplit(shift).query)["sort"] == ["band,revenue"]
     page = crm.ui.get(shift).get_data(as_text=True)
     levels = re.findall(r'data-testid="sort-level"[^>]*>([^<]*)<sup>(\d)</sup>', page)
     assert levels == [("↑", "1"), ("↑", "2")]
     # Picklists sort in their values' order; then revenue.
     assert names(page) == ["Gamma", "张三贸易", "Alpha", "Beta"]
-    grade = re.search(r'data-key="grade".*?href="([^"]+)" data-shift-href="([^"]+)"', page, re.S)
-    plain, shift = (html.unescape(u) for u in grade.groups())
-    assert parse_qs(urlsplit(plain).query)["sort"] == ["-grade"]  # again: the other way
-    assert parse_qs(urlsplit(shift).query)["sort"] == ["-grade,revenue"]
+    band = re.search(r'data-key="band".*?href="([^"]+)" data-shift-href="([^"]+)"', page, re.S)
+    plain, shift = (html.unescape(u) for u in band.groups())
+    assert parse_qs(urlsplit(plain).query)["sort"] == ["-band"]  # again: the other way
+    assert parse_qs(urlsplit(shift).query)["sort"] == ["-band,revenue"]
     # Multi-picklists cannot be sorted: no link.
     page = crm.page("columns=name,regions")
     assert not re.search(r'data-key="regions"[^>]*>\s*<span class="th-inner">\s*<a', page)
     # Six levels at most: the seventh header has no shift link.
-    page = crm.page("sort=name,grade,revenue,city,created_at,updated_at&columns=name,id")
+    page = crm.page("sort=name,band,revenue,city,created_at,updated_at&columns=name,id")
     id_header = re.search(r'data-key="id".*?</th>', page, re.S).group(0)
     assert "data-shift-href" not in id_header
 
@@ -197,7 +198,7 @@ def test_paging_by_cursor_and_page_size(crm):
 def test_bad_urls_show_the_error_not_a_crash(crm):
     for query, message in (
         ("f=colour:eq:red", "There is no field"),
-        ("f=grade:eq:A&logic=1 AND", "logic"),
+        ("f=band:eq:A&logic=1 AND", "logic"),
         ("f=revenue:gt:lots", "Enter a number"),
         ("sort=regions", "cannot be sorted"),
         ("columns=name,nope", "nope"),
@@ -223,13 +224,13 @@ def test_empty_states(crm, make_company, login):
 
 
 def test_links_to_export_print_and_bulk_carry_the_effective_query(crm):
-    page = crm.page("view=mine&f=grade:eq:A&sort=-revenue&q=sh&columns=name,city")
+    page = crm.page("view=mine&f=band:eq:A&sort=-revenue&q=sh&columns=name,city")
     export = html.unescape(re.search(r'href="([^"]+)" data-testid="export-xlsx"', page).group(1))
     parts = urlsplit(export)
     assert parts.path == f"/t/{crm.slug}/o/account/export"
     args = parse_qs(parts.query)
     assert args["format"] == ["xlsx"]
-    assert json.loads(args["filter"][0]) == {"field": "grade", "op": "eq", "value": "A"}
+    assert json.loads(args["filter"][0]) == {"field": "band", "op": "eq", "value": "A"}
     assert (args["sort"], args["q"], args["columns"]) == (["-revenue"], ["sh"], ["name,city"])
     printed = html.unescape(re.search(r'href="([^"]+)"[^>]*data-testid="print"', page).group(1))
     assert urlsplit(printed).path == f"/t/{crm.slug}/o/account/print"
@@ -266,7 +267,7 @@ def _post(crm, path: str, data: dict, client=None):
 
 
 def test_save_as_save_rename_share_and_delete(crm, add_member, login):
-    state = "f=grade:eq:A&sort=-revenue&columns=name,revenue:120,grade&limit=20"
+    state = "f=band:eq:A&sort=-revenue&columns=name,revenue:120,band&limit=20"
     response = _post(crm, "/views", {"state": state, "name": "Top A", "visibility": "private"})
     assert response.status_code == 302
     view_id = int(parse_qs(urlsplit(response.headers["Location"]).query)["view"][0])
@@ -274,7 +275,7 @@ def test_save_as_save_rename_share_and_delete(crm, add_member, login):
     assert "The view “Top A” was saved." in page
     assert 'data-testid="view-name">Top A<' in page
     assert names(page) == ["Alpha", "张三贸易", "Gamma"]
-    assert headers(page) == ["name", "revenue", "grade"]
+    assert headers(page) == ["name", "revenue", "band"]
     assert 'data-testid="modified"' not in page  # nothing overridden
 
     # Change it on the page, then "Save view" stores the new state into it.
@@ -360,10 +361,10 @@ def test_star_makes_a_view_open_first(crm):
 def test_query_fields_json(crm, add_member, login):
     body = crm.ui.get(crm.url(path="/query-fields")).get_json()
     fields = {f["key"]: f for f in body["fields"]}
-    assert {"name", "owner_id", "created_at", "grade", "revenue", "regions"} <= set(fields)
-    grade = fields["grade"]
-    assert grade["kind"] == "choice" and [c["code"] for c in grade["choices"]] == ["A", "B", "C"]
-    assert {"op": "in", "label": "is any of", "arity": "list"} in grade["operators"]
+    assert {"name", "owner_id", "created_at", "band", "revenue", "regions"} <= set(fields)
+    band = fields["band"]
+    assert band["kind"] == "choice" and [c["code"] for c in band["choices"]] == ["A", "B", "C"]
+    assert {"op": "in", "label": "is any of", "arity": "list"} in band["operators"]
     created = {o["op"]: o for o in fields["created_at"]["operators"]}
     assert created["last_n_days"]["arity"] == "days" and created["this_month"]["arity"] == "none"
     assert fields["regions"]["sortable"] is False and fields["revenue"]["sortable"] is True
@@ -406,7 +407,7 @@ def board(page: str) -> dict[str, list[str]]:
 
 
 def test_kanban_groups_by_a_picklist(crm):
-    page = crm.page("layout=kanban&group_by=grade&sort=name")
+    page = crm.page("layout=kanban&group_by=band&sort=name")
     assert 'data-testid="kanban"' in page
     assert board(page) == {
         "A": ["Alpha", "Gamma", "张三贸易"],
@@ -417,7 +418,7 @@ def test_kanban_groups_by_a_picklist(crm):
     assert re.findall(r'data-testid="kanban-count">(\d+)<', page) == ["3", "1", "0", "1"]
     assert "5 records" in page
     # The board keeps the filter.
-    page = crm.page("layout=kanban&group_by=grade&f=city:eq:Shanghai&sort=name")
+    page = crm.page("layout=kanban&group_by=band&f=city:eq:Shanghai&sort=name")
     assert board(page) == {"A": ["Alpha", "Gamma"], "B": [], "C": [], "": []}
     # Each card can also be moved with its select (keyboard).
     assert 'data-testid="move"' in page
@@ -432,47 +433,47 @@ def _patch(crm, record_id: int, body, version: str | None, client=None):
 
 def test_moving_a_card_patches_the_record_with_its_version(crm):
     beta = crm.ids["Beta"]
-    response = _patch(crm, beta, {"grade": "C"}, '"v1"')
+    response = _patch(crm, beta, {"band": "C"}, '"v1"')
     assert response.status_code == 200, response.get_json()
-    assert response.get_json()["grade"] == "C" and response.get_json()["version"] == 2
+    assert response.get_json()["band"] == "C" and response.get_json()["version"] == 2
     assert response.headers["ETag"] == '"v2"'
-    page = crm.page("layout=kanban&group_by=grade&sort=name")
+    page = crm.page("layout=kanban&group_by=band&sort=name")
     assert board(page)["C"] == ["Beta"]
     # To the "no value" column.
-    response = _patch(crm, beta, {"grade": None}, '"v2"')
-    assert response.status_code == 200 and response.get_json()["grade"] is None
+    response = _patch(crm, beta, {"band": None}, '"v2"')
+    assert response.status_code == 200 and response.get_json()["band"] is None
 
 
 def test_moving_a_stale_card_is_a_412_with_the_current_record(crm):
     alpha = crm.ids["Alpha"]
     changed = crm.rest.patch(
         f"/api/v1/t/{crm.slug}/records/account/{alpha}",
-        json={"grade": "B"},
+        json={"band": "B"},
         headers={"If-Match": '"v1"'},
     )
     assert changed.status_code == 200
-    response = _patch(crm, alpha, {"grade": "C"}, '"v1"')
+    response = _patch(crm, alpha, {"band": "C"}, '"v1"')
     assert response.status_code == 412
     body = response.get_json()
-    assert body["current"]["grade"] == "B" and body["current"]["version"] == 2
+    assert body["current"]["band"] == "B" and body["current"]["version"] == 2
     assert "Someone else changed" in body["message"]
-    assert crm.rest.get(f"/api/v1/t/{crm.slug}/records/account/{alpha}").get_json()["grade"] == "B"
+    assert crm.rest.get(f"/api/v1/t/{crm.slug}/records/account/{alpha}").get_json()["band"] == "B"
 
 
 def test_card_move_errors(crm, add_member, login, make_company):
     gamma = crm.ids["Gamma"]
-    assert _patch(crm, gamma, {"grade": "C"}, None).status_code == 428
-    assert _patch(crm, gamma, ["grade"], '"v1"').status_code == 400
-    response = _patch(crm, gamma, {"grade": "Z"}, '"v1"')
-    assert response.status_code == 400 and "grade" in response.get_json()["errors"]
+    assert _patch(crm, gamma, {"band": "C"}, None).status_code == 428
+    assert _patch(crm, gamma, ["band"], '"v1"').status_code == 400
+    response = _patch(crm, gamma, {"band": "Z"}, '"v1"')
+    assert response.status_code == 400 and "band" in response.get_json()["errors"]
     reader = login(add_member(crm.company, "read_only").email)
-    assert _patch(crm, gamma, {"grade": "C"}, '"v1"', client=reader).status_code == 403
-    assert _patch(crm, 99999999, {"grade": "C"}, '"v1"').status_code == 404
+    assert _patch(crm, gamma, {"band": "C"}, '"v1"', client=reader).status_code == 403
+    assert _patch(crm, 99999999, {"band": "C"}, '"v1"').status_code == 404
     other = make_company()
     theirs = login(other.owner_email)
     response = theirs.patch(
         f"/t/{other.slug}/o/account/{gamma}",
-        json={"grade": "C"},
+        json={"band": "C"},
         headers={"If-Match": '"v1"', "Accept": "application/json"},
     )
     assert response.status_code == 404
@@ -487,6 +488,6 @@ def test_chinese_page(crm, app):
         user = db.session.get(User, crm.company.owner_id)
         user.locale = "zh_CN"
         db.session.commit()
-    page = crm.page("f=grade:eq:A&layout=kanban&group_by=grade")
+    page = crm.page("f=band:eq:A&layout=kanban&group_by=band")
     assert '<html lang="zh-CN">' in page
     assert 'data-testid="kanban"' in page

@@ -11,6 +11,8 @@ from html.parser import HTMLParser
 import pytest
 from werkzeug.datastructures import MultiDict
 
+from custom_fields.system_fields import ACCOUNT
+
 FIELDS = (
     {"key": "budget", "type": "currency", "label": {"en": "Budget", "zh": "预算"}},
     {"key": "tier", "type": "picklist", "label": "Tier", "values": ["A", "B", "C"]},
@@ -24,12 +26,14 @@ FIELDS = (
     {"key": "discount", "type": "percent", "label": "Discount"},
     {"key": "contact_email", "type": "email", "label": "Contact email"},
     {"key": "mobile", "type": "phone", "label": "Mobile"},
-    {"key": "website", "type": "url", "label": "Website"},
+    {"key": "homepage", "type": "url", "label": "Homepage"},
     {"key": "parent", "type": "lookup", "label": "Parent", "target": "account"},
     {"key": "customer_no", "type": "auto_number", "label": "Customer no.", "pattern": "C-{000}"},
     {"key": "secret", "type": "text", "label": "Secret margin"},
     {"key": "rating", "type": "text", "label": "Credit rating"},
 )
+#: The system fields every company has on customers; the fixture puts them after FIELDS.
+SYSTEM = [f.key for f in ACCOUNT]
 
 
 class Crm:
@@ -61,6 +65,8 @@ def crm(make_company, api, login):
     for payload in FIELDS:
         response = rest.post(base, json=payload)
         assert response.status_code == 201, response.get_json()
+    response = rest.put(f"{base}/order", json={"keys": [f["key"] for f in FIELDS] + SYSTEM})
+    assert response.status_code == 200, response.get_json()
     response = rest.put(f"{base}/secret/access", json={"member": "hidden", "read_only": "hidden"})
     assert response.status_code == 200, response.get_json()
     response = rest.put(f"{base}/rating/access", json={"member": "read_only"})
@@ -179,7 +185,7 @@ FULL_FORM = {
     "field-discount": "7.5",
     "field-contact_email": "Buyer@Example.com",
     "field-mobile": "+86 138 1234 5678",
-    "field-website": "example.com",
+    "field-homepage": "example.com",
     "field-secret": "42%",
     "field-rating": "AAA",
 }
@@ -208,7 +214,7 @@ def test_empty_list_form_with_every_widget_create_and_detail(crm):
         ('type="number" step="1"', "field-employees"),
         ('type="email"', "field-contact_email"),
         ('type="tel"', "field-mobile"),
-        ('type="url"', "field-website"),
+        ('type="url"', "field-homepage"),
         ("<select", "field-parent"),
     ):
         assert re.search(rf'{re.escape(kind)}[^>]*id="{name}"', page), (kind, name)
@@ -230,7 +236,7 @@ def test_empty_list_form_with_every_widget_create_and_detail(crm):
     assert (body["employees"], body["weight"], body["discount"]) == (120, "12.50", "7.50")
     assert body["contact_email"] == "buyer@example.com"
     assert body["mobile"] == "+8613812345678"
-    assert body["website"] == "https://example.com"
+    assert body["homepage"] == "https://example.com"
     assert body["customer_no"] == "C-001"
     assert body["parent"] is None
     assert body["owner_id"] == crm.company.owner_id
@@ -506,10 +512,10 @@ def test_default_layout_then_saved_layout_orders_the_detail_page(crm):
     body = response.get_json()
     assert body["default"] is True and body["unplaced"] == []
     assert [s["title_en"] for s in body["sections"]] == ["Details"]
-    assert body["sections"][0]["fields"] == [f["key"] for f in FIELDS]
+    assert body["sections"][0]["fields"] == [f["key"] for f in FIELDS] + SYSTEM
     page = text_of(crm.admin.get(crm.url(f"/{record['id']}")))
     assert section_titles(page) == ["Details"]
-    assert detail_keys(page) == [f["key"] for f in FIELDS]
+    assert detail_keys(page) == [f["key"] for f in FIELDS] + SYSTEM
 
     sections = [
         {"title_en": "Money", "title_zh": "金额", "columns": 2, "fields": ["employees", "budget"]},
@@ -526,6 +532,7 @@ def test_default_layout_then_saved_layout_orders_the_detail_page(crm):
         "fields": ["rating", "tier"],
     }
     rest = [f["key"] for f in FIELDS if f["key"] not in {"employees", "budget", "rating", "tier"}]
+    rest += SYSTEM
     assert body["unplaced"] == rest
     assert crm.rest.get(layout_api(crm)).get_json() == body
 
@@ -642,7 +649,7 @@ def test_layout_editor_without_javascript(crm, add_member, login):
     fields_page = text_of(crm.admin.get(f"/t/{crm.slug}/admin/objects/account/fields"))
     assert f'href="{editor_url(crm)}"' in fields_page
 
-    keys = [f["key"] for f in FIELDS]
+    keys = [f["key"] for f in FIELDS] + SYSTEM
     base = {
         "section": ["0"],
         "section-0-title_zh": "详细信息",

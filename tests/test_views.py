@@ -14,7 +14,7 @@ from saas.extensions import db
 from tenants.context import tenant_context
 
 FIELDS = (
-    {"key": "grade", "type": "picklist", "label": "Grade", "values": ["A", "B", "C"]},
+    {"key": "band", "type": "picklist", "label": "Band", "values": ["A", "B", "C"]},
     {"key": "regions", "type": "multi_picklist", "label": "Regions", "values": ["north", "south"]},
     {"key": "revenue", "type": "currency", "label": "Revenue"},
     {"key": "city", "type": "text", "label": "City"},
@@ -99,12 +99,12 @@ def test_create_read_list_update_delete(app, crm):
         name="  Big   A customers ",
         filter={
             "and": [
-                {"field": "grade", "op": "eq", "value": "A"},
+                {"field": "band", "op": "eq", "value": "A"},
                 {"field": "revenue", "op": "gt", "value": 100},
             ]
         },
         sort=[{"field": "revenue", "dir": "desc"}, {"field": "name"}],
-        columns=["name", {"key": "revenue", "width": 140}, "grade"],
+        columns=["name", {"key": "revenue", "width": 140}, "band"],
         page_size=20,
     )
     assert body["name"] == "Big A customers"
@@ -113,7 +113,7 @@ def test_create_read_list_update_delete(app, crm):
     assert body["columns"] == [
         {"key": "name", "width": None},
         {"key": "revenue", "width": 140},
-        {"key": "grade", "width": None},
+        {"key": "band", "width": None},
     ]
     assert body["sort"] == [{"field": "revenue", "dir": "desc"}, {"field": "name", "dir": "asc"}]
     assert (body["page_size"], body["layout"], body["builtin"], body["can_edit"]) == (
@@ -136,7 +136,7 @@ def test_create_read_list_update_delete(app, crm):
 
     changed = owner.rest.patch(
         crm.url(f"/{view_id}"),
-        json={"name": "A customers", "layout": "kanban", "group_by": "grade"},
+        json={"name": "A customers", "layout": "kanban", "group_by": "band"},
     )
     assert changed.status_code == 200, changed.get_json()
     assert (changed.get_json()["name"], changed.get_json()["layout"]) == ("A customers", "kanban")
@@ -156,7 +156,7 @@ def test_create_read_list_update_delete(app, crm):
         ).all()
     assert [e.action for e in events] == ["view.created", "view.updated", "view.deleted"]
     assert events[1].before == {"group_by": None, "layout": "list", "name": "Big A customers"}
-    assert events[1].after == {"group_by": "grade", "layout": "kanban", "name": "A customers"}
+    assert events[1].after == {"group_by": "band", "layout": "kanban", "name": "A customers"}
 
 
 def test_numbered_conditions_with_logic_are_kept(crm):
@@ -166,7 +166,7 @@ def test_numbered_conditions_with_logic_are_kept(crm):
         name="Logic",
         filter={
             "conditions": [
-                {"field": "grade", "op": "eq", "value": "A"},
+                {"field": "band", "op": "eq", "value": "A"},
                 {"field": "city", "op": "contains", "value": "上海"},
                 {"field": "created_at", "op": "last_n_days", "value": 30},
             ],
@@ -186,8 +186,8 @@ def test_numbered_conditions_with_logic_are_kept(crm):
         ({"name": "v", "page_size": 201}, "page_size"),
         ({"name": "v", "page_size": "many"}, "page_size"),
         ({"name": "v", "filter": {"field": "colour", "op": "eq", "value": "red"}}, "filter"),
-        ({"name": "v", "filter": {"field": "grade", "op": "contains", "value": "A"}}, "filter"),
-        ({"name": "v", "filter": {"field": "grade", "op": "eq", "value": "Z"}}, "filter"),
+        ({"name": "v", "filter": {"field": "band", "op": "contains", "value": "A"}}, "filter"),
+        ({"name": "v", "filter": {"field": "band", "op": "eq", "value": "Z"}}, "filter"),
         (
             {
                 "name": "v",
@@ -206,7 +206,7 @@ def test_numbered_conditions_with_logic_are_kept(crm):
                 "name": "v",
                 "sort": [
                     {"field": f}
-                    for f in ("name", "city", "grade", "revenue", "id", "created_at", "updated_at")
+                    for f in ("name", "city", "band", "revenue", "id", "created_at", "updated_at")
                 ],
             },
             "sort",
@@ -215,7 +215,7 @@ def test_numbered_conditions_with_logic_are_kept(crm):
         ({"name": "v", "columns": ["name", "colour"]}, "columns"),
         ({"name": "v", "columns": ["name", "name"]}, "columns"),
         ({"name": "v", "columns": [{"key": "city", "width": 5}]}, "columns"),
-        ({"name": "v", "columns": ["account.grade"]}, "columns"),
+        ({"name": "v", "columns": ["account.band"]}, "columns"),
         ({"name": "v", "layout": "grid"}, "layout"),
         ({"name": "v", "layout": "kanban"}, "group_by"),
         ({"name": "v", "layout": "kanban", "group_by": "city"}, "group_by"),
@@ -427,13 +427,13 @@ def test_builtin_views_and_url_overrides(app, crm):
         crm,
         name="Shared",
         visibility="tenant",
-        filter={"field": "grade", "op": "eq", "value": "A"},
+        filter={"field": "band", "op": "eq", "value": "A"},
         sort=[{"field": "name"}],
-        columns=["name", "grade"],
+        columns=["name", "band"],
         page_size=20,
     )["id"]
     state, tree = _state(app, crm, member, view=str(view_id))
-    assert tree == {"field": "grade", "op": "eq", "value": "A"}
+    assert tree == {"field": "band", "op": "eq", "value": "A"}
     assert [k.field for k in state.sort] == ["name"]
     assert state.overrides == set()
     state, tree = _state(
@@ -441,18 +441,18 @@ def test_builtin_views_and_url_overrides(app, crm):
         crm,
         member,
         view=str(view_id),
-        f=["grade:in:A,B", "city:contains:上海"],
+        f=["band:in:A,B", "city:contains:上海"],
         logic="1 OR 2",
         sort="-revenue,name",
         columns="name,city:150",
         limit="100",
         layout="kanban",
-        group_by="grade",
+        group_by="band",
         q="zs",
     )
     assert tree == {
         "or": [
-            {"field": "grade", "op": "in", "value": ["A", "B"]},
+            {"field": "band", "op": "in", "value": ["A", "B"]},
             {"field": "city", "op": "contains", "value": "上海"},
         ]
     }
@@ -461,7 +461,7 @@ def test_builtin_views_and_url_overrides(app, crm):
     assert (state.page_size, state.layout, state.group_by, state.search) == (
         100,
         "kanban",
-        "grade",
+        "band",
         "zs",
     )
     assert state.overrides == {"filter", "sort", "columns", "limit", "layout", "group_by"}
@@ -478,7 +478,7 @@ def test_list_state_errors(app, crm):
     member = crm.people["member"]
     for args, key in (
         ({"f": "margin:gt:1"}, "filter"),
-        ({"f": "grade:eq:A", "logic": "1 AND"}, "logic"),
+        ({"f": "band:eq:A", "logic": "1 AND"}, "logic"),
         ({"sort": "regions"}, "sort"),
         ({"columns": "name,margin"}, "columns"),
         ({"limit": "7"}, "limit"),

@@ -46,6 +46,9 @@ class PicklistValueOut(Schema):
     label_zh = fields.String()
     colour = fields.String(allow_none=True)
     active = fields.Boolean()
+    is_system = fields.Boolean(
+        metadata={"description": "The CRM relies on this value: it cannot be deactivated"}
+    )
 
 
 class FieldOut(Schema):
@@ -66,6 +69,12 @@ class FieldOut(Schema):
     values = fields.List(fields.Nested(PicklistValueOut), allow_none=True)
     access = fields.Dict(keys=fields.String(), values=fields.String())
     deleted_at = fields.String(allow_none=True)
+    is_system = fields.Boolean(
+        metadata={
+            "description": "A field the CRM itself uses: it cannot be deleted, converted, "
+            "re-keyed, deactivated or made (un)required (409 with error system_field)"
+        }
+    )
     index_state = fields.String(
         allow_none=True,
         metadata={

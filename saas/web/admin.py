@@ -482,6 +482,8 @@ class ValueRow:
     colour: str = DEFAULT_COLOUR
     active: bool = True
     saved: bool = False
+    #: A value the CRM relies on: it stays active.
+    protected: bool = False
     errors: dict[str, list[str]] = field(default_factory=dict)
 
     @property
@@ -506,12 +508,15 @@ def _saved_rows(described: dict[str, Any]) -> list[ValueRow]:
             colour=v["colour"] or DEFAULT_COLOUR,
             active=v["active"],
             saved=True,
+            protected=bool(v.get("is_system")),
         )
         for v in described.get("values") or []
     ]
 
 
-def _rows_from_form(form: MultiDict, saved_codes: set[str]) -> list[ValueRow]:
+def _rows_from_form(
+    form: MultiDict, saved_codes: set[str], protected: frozenset[str] = frozenset()
+) -> list[ValueRow]:
     """The value rows in the order the browser sent them (the order on screen: rows that were
     dragged or moved keep their original input names), blank rows dropped. A ``move`` button
     (``N:up`` / ``N:down``, N being a row's input number) swaps that row with its neighbour."""
@@ -528,6 +533,7 @@ def _rows_from_form(form: MultiDict, saved_codes: set[str]) -> list[ValueRow]:
             colour=colour,
             active=prefix + "active" in form,
             saved=code in saved_codes,
+            protected=code in protected,
         )
         if not row.blank:
             rows.append((number, row))
@@ -808,6 +814,13 @@ def _edit_form(described: dict[str, Any], post: bool) -> tuple[FieldForm, list[O
     )
     if post:
         form.key.data = described["key"]
+    if described.get("is_system"):
+        # What the CRM relies on is not offered: required, active and a lookup's target.
+        for name in ("required", "active"):
+            if name in form:
+                delattr(form, name)
+        if "opt_target" in form:
+            form.opt_target.render_kw = {"disabled": True}
     return form, options
 
 
@@ -895,8 +908,12 @@ def save_values(object_key: str, field_key: str):
     _confirmed()
     if target.type not in ("picklist", "multi_picklist"):
         abort(400)
-    saved_codes = {row.code for row in _saved_rows(services.describe(target))}
-    rows = _rows_from_form(request.form, saved_codes)
+    saved = _saved_rows(services.describe(target))
+    rows = _rows_from_form(
+        request.form,
+        {row.code for row in saved},
+        frozenset(row.code for row in saved if row.protected),
+    )
     if "move" in request.form:
         note = _("The order of the values changed. Save to keep it.")
         return _render_edit(obj, target, rows=rows, note=note)

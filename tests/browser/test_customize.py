@@ -33,8 +33,11 @@ def test_admin_adds_reorders_renames_deletes_and_restores_a_picklist(page: Page,
     expect(page.get_by_label("Key")).to_be_focused()  # autofocus on the first input
 
     page.get_by_role("link", name="Fields · Customer").click()
-    expect(page.get_by_test_id("no-fields")).to_be_visible()
-    page.get_by_role("link", name="Add the first field").click()
+    # Customers start with the system fields, which offer no Delete.
+    grade = page.get_by_test_id("fields").locator("tr[data-key='grade']")
+    expect(grade.get_by_test_id("system-badge")).to_be_visible()
+    expect(grade.get_by_role("button", name=re.compile("^Delete"))).to_have_count(0)
+    page.get_by_role("link", name="Add a field").click()
     page.get_by_test_id("field-types").get_by_role("link", name=re.compile("^Picklist")).click()
     expect(page.get_by_role("heading", name="New field: Picklist")).to_be_visible()
     expect(page.locator("#key")).to_be_focused()
@@ -113,7 +116,7 @@ def test_admin_adds_reorders_renames_deletes_and_restores_a_picklist(page: Page,
     row.get_by_role("button", name="Delete Level").click()
     expect(page.get_by_role("status")).to_contain_text("The field “Level” was deleted.")
     assert dialogs == ["Delete the field “Level”? Its values are kept and you can restore it."]
-    expect(page.get_by_test_id("no-fields")).to_be_visible()
+    expect(page.get_by_test_id("fields").locator("tr[data-key='tier']")).to_have_count(0)
     deleted = page.get_by_test_id("deleted-fields").get_by_role("row").filter(has_text="tier")
     deleted.get_by_role("button", name="Restore Level").click()
     expect(page.get_by_role("status")).to_have_text("The field “Level” was restored.")

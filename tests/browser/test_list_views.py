@@ -15,7 +15,7 @@ from tests.browser.test_onboarding import log_in
 pytestmark = pytest.mark.browser
 
 FIELDS = (
-    {"key": "grade", "type": "picklist", "label": "Grade", "values": ["A", "B", "C"]},
+    {"key": "band", "type": "picklist", "label": "Band", "values": ["A", "B", "C"]},
     {"key": "revenue", "type": "integer", "label": "Revenue"},
     {"key": "city", "type": "text", "label": "City"},
 )
@@ -29,7 +29,8 @@ RECORDS = (
     ("Gear", "A", 300, "Beijing"),
     ("Helix", "A", 700, "Beijing"),
 )
-# revenue ≥ 100 AND (grade A OR grade B), by grade, city, then revenue going down (ties: id).
+OWN_COLUMNS = "name,owner_id,band,revenue,city,updated_at"
+# revenue ≥ 100 AND (band A OR band B), by band, city, then revenue going down (ties: id).
 EXPECTED = ["Helix", "Cobalt", "Gear", "Acme", "Bolt", "Flux"]
 
 
@@ -49,18 +50,19 @@ def test_filter_sort_save_reopen_and_export(page: Page, live_server, make_compan
     for payload in FIELDS:
         response = rest.post(f"/api/v1/t/{company.slug}/objects/account/fields", json=payload)
         assert response.status_code == 201, response.get_json()
-    for name, grade, revenue, city in RECORDS:
+    for name, band, revenue, city in RECORDS:
         response = rest.post(
             f"/api/v1/t/{company.slug}/records/account",
-            json={"name": name, "grade": grade, "revenue": revenue, "city": city},
+            json={"name": name, "band": band, "revenue": revenue, "city": city},
         )
         assert response.status_code == 201, response.get_json()
 
     log_in(page, company.owner_email)
-    page.goto(f"/t/{company.slug}/o/account/")
+    # The default columns start with the system fields: show this company's own instead.
+    page.goto(f"/t/{company.slug}/o/account/?columns={OWN_COLUMNS}")
     expect(page.get_by_test_id("count")).to_have_text("8 records")
 
-    # The filter builder: revenue ≥ 100, and a group "grade A or grade B".
+    # The filter builder: revenue ≥ 100, and a group "band A or band B".
     page.get_by_test_id("filter-toggle").click()
     builder = page.get_by_test_id("filter-builder")
     builder.get_by_test_id("add-condition").click()
@@ -68,10 +70,10 @@ def test_filter_sort_save_reopen_and_export(page: Page, live_server, make_compan
     builder.get_by_label("Operator 1").select_option(label="is at least")
     builder.get_by_label("Value 1").fill("100")
     builder.get_by_test_id("add-group").click()
-    builder.get_by_label("Field 2").select_option(label="Grade")
+    builder.get_by_label("Field 2").select_option(label="Band")
     builder.get_by_label("Value 2").select_option(label="A")
     builder.get_by_test_id("add-condition-in-group").click()
-    builder.get_by_label("Field 3").select_option(label="Grade")
+    builder.get_by_label("Field 3").select_option(label="Band")
     builder.get_by_label("Value 3").select_option(label="B")
     expect(builder.get_by_test_id("filter-logic")).to_have_value("1 AND (2 OR 3)")
     builder.get_by_test_id("apply-filter").click()
@@ -81,18 +83,18 @@ def test_filter_sort_save_reopen_and_export(page: Page, live_server, make_compan
     expect(page.get_by_test_id("logic")).to_contain_text("1 AND (2 OR 3)")
     assert "logic=1+AND+%282+OR+3%29" in page.url
 
-    # Sort: Grade, then Shift-click City and Revenue (twice: going down).
+    # Sort: Band, then Shift-click City and Revenue (twice: going down).
     header = lambda key: page.locator(f"th[data-key='{key}'] a.sort-link")  # noqa: E731
-    header("grade").click()
-    expect(page).to_have_url(re.compile(r"sort=grade(&|$)"))
+    header("band").click()
+    expect(page).to_have_url(re.compile(r"sort=band(&|$)"))
     shift_click(page, header("city"))
-    expect(page).to_have_url(re.compile(r"sort=grade%2Ccity(&|$)"))
+    expect(page).to_have_url(re.compile(r"sort=band%2Ccity(&|$)"))
     shift_click(page, header("revenue"))
-    expect(page).to_have_url(re.compile(r"sort=grade%2Ccity%2Crevenue(&|$)"))
+    expect(page).to_have_url(re.compile(r"sort=band%2Ccity%2Crevenue(&|$)"))
     shift_click(page, header("revenue"))
-    expect(page).to_have_url(re.compile(r"sort=grade%2Ccity%2C-revenue(&|$)"))
+    expect(page).to_have_url(re.compile(r"sort=band%2Ccity%2C-revenue(&|$)"))
     levels = page.get_by_test_id("sort-level")
-    expect(levels).to_have_text(["↑1", "↓3", "↑2"])  # in column order: grade, revenue, city
+    expect(levels).to_have_text(["↑1", "↓3", "↑2"])  # in column order: band, revenue, city
     expect(page.locator("th[data-key='revenue']")).to_have_attribute("aria-sort", "descending")
     expect(name_cells(page)).to_have_text(EXPECTED)
 
@@ -133,9 +135,9 @@ def test_filter_sort_save_reopen_and_export(page: Page, live_server, make_compan
     assert rows[0][0] == "Name"
     assert [r[0] for r in rows[1:]] == EXPECTED
     headers = list(rows[0])
-    grade = headers.index("Grade")
+    band = headers.index("Band")
     revenue = headers.index("Revenue")
-    assert [(r[grade], r[revenue]) for r in rows[1:]] == [
+    assert [(r[band], r[revenue]) for r in rows[1:]] == [
         ("A", 700),
         ("A", 300),
         ("A", 300),
@@ -151,13 +153,18 @@ def test_kanban_moves_a_card_and_reports_a_conflict(page: Page, live_server, mak
     base = f"/api/v1/t/{company.slug}"
     rest.post(f"{base}/objects/account/fields", json=FIELDS[0])
     ids = {}
-    for name, grade in (("Acme", "A"), ("Bolt", "B")):
+    for name, band in (("Acme", "A"), ("Bolt", "B")):
         ids[name] = rest.post(
-            f"{base}/records/account", json={"name": name, "grade": grade}
+            f"{base}/records/account", json={"name": name, "band": band}
         ).get_json()["id"]
     log_in(page, company.owner_email)
     page.goto(f"/t/{company.slug}/o/account/")
     page.get_by_test_id("layout-kanban").click()
+    # The board groups by the first picklist (the system field "grade"): choose the band, once
+    # the page's script (which submits the choice) runs.
+    page.wait_for_load_state("load")
+    page.get_by_test_id("group-by").select_option(label="Band")
+    expect(page).to_have_url(re.compile(r"group_by=band(&|$)"))
     column = lambda code: page.locator(f"[data-testid=kanban-column][data-code='{code}']")  # noqa: E731
     expect(column("A").get_by_test_id("card")).to_have_text([re.compile("Acme")])
 
@@ -166,18 +173,18 @@ def test_kanban_moves_a_card_and_reports_a_conflict(page: Page, live_server, mak
     column("A").get_by_test_id("card").first.drag_to(column("C").locator("[data-dropzone]"))
     expect(page.get_by_test_id("list-notice")).to_have_text("“Acme” moved to C.")
     expect(column("C").get_by_test_id("kanban-count")).to_have_text("1")
-    assert rest.get(f"{base}/records/account/{ids['Acme']}").get_json()["grade"] == "C"
+    assert rest.get(f"{base}/records/account/{ids['Acme']}").get_json()["band"] == "C"
 
     # Someone else moves Bolt meanwhile; moving the stale card (with the keyboard) is refused.
     response = rest.patch(
-        f"{base}/records/account/{ids['Bolt']}", json={"grade": "A"}, headers={"If-Match": '"v1"'}
+        f"{base}/records/account/{ids['Bolt']}", json={"band": "A"}, headers={"If-Match": '"v1"'}
     )
     assert response.status_code == 200
     column("B").get_by_label("Move “Bolt” to").select_option(label="No value")
     expect(page.get_by_test_id("list-notice")).to_contain_text("Someone else changed “Bolt”")
     expect(column("A").get_by_test_id("card")).to_have_text([re.compile("Bolt")])  # reloaded
     expect(column("").get_by_test_id("card")).to_have_count(0)
-    assert rest.get(f"{base}/records/account/{ids['Bolt']}").get_json()["grade"] == "A"
+    assert rest.get(f"{base}/records/account/{ids['Bolt']}").get_json()["band"] == "A"
 
 
 def test_columns_chooser_and_widths_are_kept_in_the_view(
@@ -188,9 +195,9 @@ def test_columns_chooser_and_widths_are_kept_in_the_view(
     base = f"/api/v1/t/{company.slug}"
     for payload in FIELDS:
         rest.post(f"{base}/objects/account/fields", json=payload)
-    rest.post(f"{base}/records/account", json={"name": "Acme", "grade": "A", "city": "Shanghai"})
+    rest.post(f"{base}/records/account", json={"name": "Acme", "band": "A", "city": "Shanghai"})
     log_in(page, company.owner_email)
-    page.goto(f"/t/{company.slug}/o/account/")
+    page.goto(f"/t/{company.slug}/o/account/?columns={OWN_COLUMNS}")
     headers = page.locator("th[data-key]")
     expect(headers).to_have_count(6)
 
@@ -202,12 +209,12 @@ def test_columns_chooser_and_widths_are_kept_in_the_view(
     chooser.get_by_role("button", name="Move City up").click()
     chooser.get_by_label("Show Created", exact=True).check()
     page.get_by_test_id("columns-apply").click()
-    expect(page).to_have_url(re.compile(r"columns=name%2Ccity%2Cgrade%2Crevenue%2Ccreated_at"))
+    expect(page).to_have_url(re.compile(r"columns=name%2Ccity%2Cband%2Crevenue%2Ccreated_at"))
     expect(headers).to_have_count(5)
     assert [h.get_attribute("data-key") for h in headers.all()] == [
         "name",
         "city",
-        "grade",
+        "band",
         "revenue",
         "created_at",
     ]
@@ -236,7 +243,7 @@ def test_bulk_change_confirms_the_count(page: Page, live_server, make_company, a
     base = f"/api/v1/t/{company.slug}"
     rest.post(f"{base}/objects/account/fields", json=FIELDS[0])
     for name in ("Acme", "Bolt", "Cobalt"):
-        rest.post(f"{base}/records/account", json={"name": name, "grade": "A"})
+        rest.post(f"{base}/records/account", json={"name": name, "band": "A"})
     log_in(page, company.owner_email)
     page.goto(f"/t/{company.slug}/o/account/?sort=name&limit=10")
     bar = page.get_by_test_id("bulk-bar")
@@ -245,11 +252,11 @@ def test_bulk_change_confirms_the_count(page: Page, live_server, make_company, a
     page.get_by_label("Select “Cobalt”").check()
     expect(bar).to_be_visible()
     expect(bar).to_contain_text("2 selected")
-    bar.get_by_label("Field").select_option(label="Grade")
+    bar.get_by_label("Field").select_option(label="Band")
     bar.get_by_label("Value").select_option(label="C")
     page.get_by_test_id("bulk-apply").click()
-    expect(page.get_by_test_id("bulk-summary")).to_have_text("Set “Grade” to “C” on 2 records?")
+    expect(page.get_by_test_id("bulk-summary")).to_have_text("Set “Band” to “C” on 2 records?")
     page.get_by_test_id("bulk-confirm").click()
     expect(page).to_have_url(re.compile(r"/o/account/\?sort=name&limit=10$"))
-    grades = {r["name"]: r["grade"] for r in rest.get(f"{base}/records/account").get_json()["data"]}
+    grades = {r["name"]: r["band"] for r in rest.get(f"{base}/records/account").get_json()["data"]}
     assert grades == {"Acme": "C", "Bolt": "A", "Cobalt": "C"}

@@ -28,8 +28,8 @@ def test_layout_then_create_edit_and_view_a_customer(page: Page, live_server):
     page.locator("#nav").get_by_role("link", name="Customize").click()
     page.get_by_role("link", name="Fields · Customer").click()
 
-    # Two fields: money and a picklist.
-    page.get_by_role("link", name="Add the first field").click()
+    # Two fields of the company's own (after the system fields): money and a picklist.
+    page.get_by_role("link", name="Add a field").click()
     page.get_by_test_id("field-types").get_by_role("link", name=re.compile("^Money")).click()
     page.locator("#key").fill("budget")
     page.locator("#label_zh").fill("预算")
@@ -112,5 +112,10 @@ def test_layout_then_create_edit_and_view_a_customer(page: Page, live_server):
     page.get_by_role("link", name="Customers").click()
     row = page.get_by_test_id("records").locator("tbody tr")
     expect(row).to_have_count(1)
-    expect(row).to_contain_text("$7,500.00")
+    # The default columns start with the system fields, filled with their defaults.
+    expect(row).to_contain_text("C — normal")
+    expect(row).to_contain_text("Potential")
     expect(row.get_by_role("link", name="上海示例贸易有限公司")).to_be_visible()
+    page.goto(f"{live_server}/t/{owner.slug}/o/account/?columns=name,budget,tier")
+    expect(row).to_contain_text("$7,500.00")
+    expect(row).to_contain_text("Silver")

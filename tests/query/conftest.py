@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 FIELDS = (
-    {"key": "grade", "type": "picklist", "label": "Grade", "values": ["A", "B", "C"]},
+    {"key": "band", "type": "picklist", "label": "Band", "values": ["A", "B", "C"]},
     {
         "key": "regions",
         "type": "multi_picklist",
@@ -24,7 +24,7 @@ FIELDS = (
     {"key": "vip", "type": "boolean", "label": "VIP"},
     {"key": "rep", "type": "lookup", "label": "Rep", "target": "user"},
     {"key": "mail", "type": "email", "label": "Mail"},
-    {"key": "phone", "type": "phone", "label": "Phone"},
+    {"key": "tel", "type": "phone", "label": "Phone"},
     {"key": "double_staff", "type": "formula", "label": "Double staff", "expression": "staff * 2"},
 )
 

@@ -77,7 +77,7 @@ FIELD_KEYS = [f["key"] for f in FIELDS] + [
     "created_at",
     "updated_at",
     "tags",
-    "parent.grade",
+    "parent.band",
     "parent.city",
     "parent.staff",
     "parent.owner_id",
@@ -211,7 +211,7 @@ def test_undecodable_url_bytes(world):
         st.fixed_dictionaries(
             {
                 "field": st.sampled_from(
-                    ["name", "staff", "grade", "city", "met_at", "double_staff", "rep", "parent"]
+                    ["name", "staff", "band", "city", "met_at", "double_staff", "rep", "parent"]
                 ),
                 "dir": st.sampled_from(["asc", "desc"]),
                 "nulls": st.sampled_from(["first", "last"]),

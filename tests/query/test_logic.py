@@ -232,7 +232,7 @@ def test_url_form_parsing():
 
 def test_logic_selects_the_right_records(world):
     c1 = {"field": "city", "op": "contains", "value": "shanghai"}  # A B
-    c2 = {"field": "grade", "op": "eq", "value": "B"}  # B
+    c2 = {"field": "band", "op": "eq", "value": "B"}  # B
     c3 = {"field": "vip", "op": "eq", "value": True}  # A (D, E, F have no value)
     c4 = {"field": "staff", "op": "gt", "value": 0}  # A B E (F has no value)
 
@@ -279,7 +279,7 @@ def test_logic_in_the_url_form(world):
             args.append(("logic", logic_text))
         return world.run(args=args)
 
-    items = ("city:contains:shanghai", "grade:eq:B", "vip:eq:true")
+    items = ("city:contains:shanghai", "band:eq:B", "vip:eq:true")
     assert letters(get("1 AND (2 OR NOT 3)", *items)) == "B"
     assert letters(get("1 OR 2", "city:contains:shanghai", "staff:gt:5")) == "ABE"
     assert letters(get(None, *items)) == ""
@@ -295,10 +295,10 @@ def test_logic_in_the_url_form(world):
 
 
 def test_documented_error_messages(world):
-    bad_code = {"and": [cond_of("city", "eq", "x"), cond_of("grade", "eq", "Z")]}
+    bad_code = {"and": [cond_of("city", "eq", "x"), cond_of("band", "eq", "Z")]}
     body = world.run(body={"filter": bad_code}).get_json()
     assert body["errors"] == {
-        "filter": ["filter.and[1] (grade): “Z” is not one of the listed values."]
+        "filter": ["filter.and[1] (band): “Z” is not one of the listed values."]
     }
     numbered = {"conditions": [cond_of("city", "eq", "x"), cond_of("revenue", "contains", "1")]}
     body = world.run(body={"filter": numbered}).get_json()

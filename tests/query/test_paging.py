@@ -34,7 +34,7 @@ class Shop:
         run_sql(app, self.tenant_id, "UPDATE users SET name = 'mia' WHERE id = :id", id=self.owner)
         fields = f"/api/v1/t/{self.slug}/objects/account/fields"
         for payload in (
-            {"key": "grade", "type": "picklist", "label": "Grade", "values": GRADES},
+            {"key": "band", "type": "picklist", "label": "Band", "values": GRADES},
             {"key": "staff", "type": "integer", "label": "Staff"},
             {"key": "city", "type": "text", "label": "City"},
             {"key": "met_at", "type": "datetime", "label": "Met"},
@@ -61,7 +61,7 @@ class Shop:
             if i % 7:
                 data["city"] = ["ant", "bee", "cat"][i % 3]
             if i % 5:
-                data["grade"] = GRADES[i % 3]
+                data["band"] = GRADES[i % 3]
             if i % 3:
                 data["met_at"] = f"2024-01-0{1 + i % 6}T10:00:00Z"
             if i % 4 != 1:
@@ -85,8 +85,8 @@ def shop(app) -> Shop:
 def _value(shop: Shop, record: dict[str, Any], key: str) -> Any:
     names = {r["id"]: r["name"] for r in shop.records}
     users = {shop.owner: "mia", shop.amy: "amy", shop.zed: "zed"}
-    if key == "grade":
-        return None if record["grade"] is None else GRADES.index(record["grade"])
+    if key == "band":
+        return None if record["band"] is None else GRADES.index(record["band"])
     if key == "parent":
         return names.get(record["parent"])
     if key in ("rep", "owner_id"):
@@ -150,14 +150,14 @@ SORTS = [
     [{"field": "staff", "nulls": "last"}],
     [{"field": "staff", "dir": "desc", "nulls": "first"}],
     [{"field": "city", "dir": "desc"}, {"field": "name", "dir": "desc"}],
-    [{"field": "grade"}],  # picklist order: hot, warm, cold
-    [{"field": "grade", "dir": "desc", "nulls": "first"}, {"field": "city"}],
+    [{"field": "band"}],  # picklist order: hot, warm, cold
+    [{"field": "band", "dir": "desc", "nulls": "first"}, {"field": "city"}],
     [{"field": "double", "dir": "desc"}, {"field": "name"}],  # a formula
     [{"field": "parent"}, {"field": "met_at", "dir": "desc", "nulls": "first"}],  # lookup name
     [{"field": "rep", "dir": "desc"}, {"field": "staff", "nulls": "last"}],  # member name
     [
         {"field": "rep"},
-        {"field": "grade", "dir": "desc"},
+        {"field": "band", "dir": "desc"},
         {"field": "city", "nulls": "last"},
         {"field": "staff", "dir": "desc"},
         {"field": "met_at"},
@@ -188,9 +188,9 @@ SORTABLE = [
     "signed",
     "met_at",
     "vip",
-    "grade",
+    "band",
     "mail",
-    "phone",
+    "tel",
     "site",
     "rep",
     "parent",
@@ -227,8 +227,8 @@ def test_every_sortable_type_pages_like_one_page(world, field):
 
 def test_paging_one_at_a_time_with_a_filter(shop):
     sort = [{"field": "city", "nulls": "last"}, {"field": "staff", "dir": "desc"}]
-    where = {"field": "grade", "op": "eq", "value": "hot"}
-    records = [r for r in shop.records if r["grade"] == "hot"]
+    where = {"field": "band", "op": "eq", "value": "hot"}
+    records = [r for r in shop.records if r["band"] == "hot"]
     walked = [name for page in pages(shop, 1, sort=sort, filter=where) for name in page]
     assert walked == expected(shop, sort, records)
 
@@ -263,8 +263,8 @@ def test_url_sort_with_nulls(shop):
         shop, [{"field": "staff", "dir": "desc", "nulls": "first"}, {"field": "name"}]
     )
     assert names("staff:nulls_last") == expected(shop, [{"field": "staff", "nulls": "last"}])
-    assert names(" grade , -city ") == expected(
-        shop, [{"field": "grade"}, {"field": "city", "dir": "desc"}]
+    assert names(" band , -city ") == expected(
+        shop, [{"field": "band"}, {"field": "city", "dir": "desc"}]
     )
 
 
@@ -437,11 +437,11 @@ def test_limits_over_http(shop):
     assert _error(shop.client.get(base, query_string={"limit": 1001})) == "limit"
     assert _error(shop.client.get(base, query_string={"limit": "many"})) == "limit"
     assert shop.client.get(base, query_string={"limit": 1000}).status_code == 200
-    seven = [{"field": f} for f in ("name", "staff", "city", "grade", "met_at", "rep", "parent")]
+    seven = [{"field": f} for f in ("name", "staff", "city", "band", "met_at", "rep", "parent")]
     assert post(sort=seven[:6]).status_code == 200
     assert _error(post(sort=seven)) == "sort"
     assert (
-        _error(shop.client.get(base, query_string={"sort": "name,staff,city,grade,met_at,rep,id"}))
+        _error(shop.client.get(base, query_string={"sort": "name,staff,city,band,met_at,rep,id"}))
         == "sort"
     )
     assert _error(post(sort=[{"field": "staff"}, {"field": "staff", "dir": "desc"}])) == "sort"

@@ -1,8 +1,8 @@
 def test_smoke(crm):
-    crm.add(name="张三科技", grade="A", revenue={"amount": "100", "currency": "CNY"}, staff=3)
-    crm.add(name="Beta", grade="B", revenue={"amount": "300", "currency": "CNY"}, staff=10)
-    crm.add(name="Gamma", grade="A", staff=5)
-    assert crm.where("grade", "eq", "A") == ["Gamma", "张三科技"]
+    crm.add(name="张三科技", band="A", revenue={"amount": "100", "currency": "CNY"}, staff=3)
+    crm.add(name="Beta", band="B", revenue={"amount": "300", "currency": "CNY"}, staff=10)
+    crm.add(name="Gamma", band="A", staff=5)
+    assert crm.where("band", "eq", "A") == ["Gamma", "张三科技"]
     body = crm.query(
         filter={"and": [{"field": "revenue", "op": "gt", "value": 50}]},
         sort=[{"field": "revenue", "dir": "desc"}],

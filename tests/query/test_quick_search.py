@@ -14,7 +14,7 @@ def test_pinyin_full_and_initials(crm):
 
 
 def test_phone_digits_and_email(crm):
-    crm.add(name="Acme", phone="138 1234 5678", mail="Sales@Acme.example")
+    crm.add(name="Acme", tel="138 1234 5678", mail="Sales@Acme.example")
     crm.add(name="Other")
     assert crm.names(q="1381234") == ["Acme"]
     assert crm.names(q="138-1234") == ["Acme"]

@@ -1,6 +1,6 @@
 """Who sees what: data scope by role (own, team, team and below, over a team tree) in lists,
 single records and exports; field access (hidden fields cannot be filtered, sorted or asked
-for); filters and sorts across a lookup (``account.grade``); other companies never appear."""
+for); filters and sorts across a lookup (``employer.band``); other companies never appear."""
 
 from __future__ import annotations
 
@@ -23,12 +23,12 @@ class Org:
         self.tenant_id, self.slug, self.owner, token = signup(app, "Org")
         self.client = TokenClient(app, token)
         self.base = f"/api/v1/t/{self.slug}"
-        self.add_field("account", key="grade", type="picklist", label="G", values=["A", "B"])
+        self.add_field("account", key="band", type="picklist", label="G", values=["A", "B"])
         self.add_field("account", key="staff", type="integer", label="Staff")
         self.add_field("account", key="secret", type="text", label="Secret")
         self.add_field("account", key="locked", type="text", label="Locked")
         self.add_field("account", key="regions", type="multi_picklist", label="R", values=["n"])
-        self.add_field("contact", key="account", type="lookup", label="Acc", target="account")
+        self.add_field("contact", key="employer", type="lookup", label="Acc", target="account")
         self.add_field("contact", key="shadow", type="lookup", label="Sh", target="account")
         for key, level in (("secret", "hidden"), ("locked", "read_only")):
             response = self.client.put(
@@ -77,13 +77,13 @@ class Org:
         for person, user_id in self.people.items():
             if person == "ro":
                 continue
-            values = {"grade": "A", "staff": 5} if person == "owner" else {"grade": "B"}
+            values = {"band": "A", "staff": 5} if person == "owner" else {"band": "B"}
             self.ids[f"acc-{person}"] = self.add("account", f"acc-{person}", user_id, **values)
         for person, user_id in self.people.items():
             if person == "ro":
                 continue
             self.ids[f"con-{person}"] = self.add(
-                "contact", f"con-{person}", user_id, account=self.ids["acc-owner"]
+                "contact", f"con-{person}", user_id, employer=self.ids["acc-owner"]
             )
 
     def add_field(self, object_key: str, **payload: Any) -> None:
@@ -233,18 +233,20 @@ def test_user_operators_follow_the_team_tree(org):
 def test_lookup_targets_outside_the_scope_tell_nothing(scoped):
     org = scoped
     contacts = {"field": "name", "op": "starts_with", "value": "con-"}
-    through = {"and": [contacts, {"field": "account.grade", "op": "eq", "value": "A"}]}
+    through = {"and": [contacts, {"field": "employer.band", "op": "eq", "value": "A"}]}
     everyone = {f"con-{p}" for p in org.people if p != "ro"}
     assert org.names("b", "contact", filter=through) == everyone
     org.scope(member="own")
-    # b sees con-b, whose account (acc-owner) b may not see: no grade to match, no name to sort
+    # b sees con-b, whose account (acc-owner) b may not see: no band to match, no name to sort
     assert org.names("b", "contact") == {"con-b"}
     assert org.names("b", "contact", filter=through) == set()
-    negative = {"field": "account.grade", "op": "ne", "value": "A"}
+    negative = {"field": "employer.band", "op": "ne", "value": "A"}
     assert org.names("b", "contact", filter=negative) == {"con-b"}
-    named = {"field": "account.name", "op": "starts_with", "value": "acc"}
+    named = {"field": "employer.name", "op": "starts_with", "value": "acc"}
     assert org.names("b", "contact", filter=named) == set()
-    assert org.names("b", "contact", filter={"field": "account", "op": "is_not_empty"}) == {"con-b"}
+    assert org.names("b", "contact", filter={"field": "employer", "op": "is_not_empty"}) == {
+        "con-b"
+    }
 
 
 # ---- field access ------------------------------------------------------------------------------
@@ -266,14 +268,14 @@ def test_hidden_fields_cannot_be_filtered_sorted_or_shown(org):
         )
         assert _error(org.status(person, sort=[{"field": "secret"}]))[0] == "sort"
         assert _error(org.status(person, columns=["name", "secret"]))[0] == "columns"
-        through = {"field": "account.secret", "op": "is_empty"}
+        through = {"field": "employer.secret", "op": "is_empty"}
         assert _error(org.status(person, "contact", filter=through))[0] == "filter"
-        through_sort = [{"field": "account.secret"}]
+        through_sort = [{"field": "employer.secret"}]
         assert _error(org.status(person, "contact", sort=through_sort))[0] == "sort"
         records = org.status(person).get_json()["data"]
         assert records and all("secret" not in r for r in records)
     # a hidden lookup hides the path through it
-    assert _error(org.status("b", "contact", filter={"field": "shadow.grade", "op": "is_empty"}))
+    assert _error(org.status("b", "contact", filter={"field": "shadow.band", "op": "is_empty"}))
     assert _error(org.status("b", "contact", filter={"field": "shadow", "op": "is_empty"}))
     assert (
         org.status("mgr", "contact", filter={"field": "shadow", "op": "is_empty"}).status_code
@@ -299,19 +301,19 @@ def test_read_only_fields_can_be_filtered_sorted_and_shown(org):
 
 
 def test_columns(org):
-    response = org.status("owner", columns=["name", "grade", "owner_id", "tags"])
+    response = org.status("owner", columns=["name", "band", "owner_id", "tags"])
     record = response.get_json()["data"][0]
-    assert set(record) == {"id", "version", "name", "grade", "owner_id", "tags"}
+    assert set(record) == {"id", "version", "name", "band", "owner_id", "tags"}
     response = org.status("owner", columns=["id", "version", "created_at"])
     assert set(response.get_json()["data"][0]) == {"id", "version", "created_at"}
     assert _error(org.status("owner", columns=["nope"]))[0] == "columns"
-    assert _error(org.status("owner", "contact", columns=["account.grade"]))[0] == "columns"
+    assert _error(org.status("owner", "contact", columns=["employer.band"]))[0] == "columns"
     assert _error(org.status("owner", columns=5))[0] == "columns"
     assert _error(org.status("owner", columns=[["name"]]))[0] == "columns"
     response = org.clients["owner"].get(
-        f"{org.base}/records/account", query_string={"columns": "name, grade"}
+        f"{org.base}/records/account", query_string={"columns": "name, band"}
     )
-    assert set(response.get_json()["data"][0]) == {"id", "version", "name", "grade"}
+    assert set(response.get_json()["data"][0]) == {"id", "version", "name", "band"}
 
 
 # ---- across a lookup -----------------------------------------------------------------------------
@@ -319,17 +321,17 @@ def test_columns(org):
 
 @pytest.fixture(scope="module")
 def links(org):
-    """Contacts pointing at accounts of grade A, B, none, a deleted one, and none at all."""
+    """Contacts pointing at accounts of band A, B, none, a deleted one, and none at all."""
     o = org.owner
-    a_grade = org.add("account", "link-a", o, grade="A", staff=10)
-    b_grade = org.add("account", "link-b", o, grade="B", staff=1)
+    a_grade = org.add("account", "link-a", o, band="A", staff=10)
+    b_grade = org.add("account", "link-b", o, band="B", staff=1)
     no_grade = org.add("account", "link-none", o)
-    gone = org.add("account", "link-gone", o, grade="A")
+    gone = org.add("account", "link-gone", o, band="A")
     ids = {
-        "x-a": org.add("contact", "x-a", o, account=a_grade),
-        "x-b": org.add("contact", "x-b", o, account=b_grade),
-        "x-none": org.add("contact", "x-none", o, account=no_grade),
-        "x-gone": org.add("contact", "x-gone", o, account=gone),
+        "x-a": org.add("contact", "x-a", o, employer=a_grade),
+        "x-b": org.add("contact", "x-b", o, employer=b_grade),
+        "x-none": org.add("contact", "x-none", o, employer=no_grade),
+        "x-gone": org.add("contact", "x-gone", o, employer=gone),
         "x-empty": org.add("contact", "x-empty", o),
     }
     assert org.client.delete(f"{org.base}/records/account/{gone}").status_code == 204
@@ -352,19 +354,19 @@ def test_filter_through_a_lookup(org, links):
         condition = {"field": field, "op": op, **({} if value is None else {"value": value})}
         return set(x(org, filter=both(condition)))
 
-    assert where("account.grade", "eq", "A") == {"x-a"}  # the deleted account does not count
-    assert where("account.grade", "ne", "A") == {"x-b", "x-none", "x-gone", "x-empty"}
-    assert where("account.grade", "in", ["A", "B"]) == {"x-a", "x-b"}
-    assert where("account.grade", "is_empty") == {"x-none", "x-gone", "x-empty"}
-    assert where("account.staff", "gt", 5) == {"x-a"}
-    assert where("account.staff", "lte", 5) == {"x-b"}
-    assert where("account.name", "contains", "LINK-") == {"x-a", "x-b", "x-none"}
-    assert where("account.owner_id", "is_me") == {"x-a", "x-b", "x-none"}
-    assert where("account.created_at", "last_n_days", 2) == {"x-a", "x-b", "x-none"}
-    assert where("account", "is_not_empty") == {"x-a", "x-b", "x-none", "x-gone"}
-    assert where("account", "eq", org_id(org, "link-a")) == {"x-a"}
+    assert where("employer.band", "eq", "A") == {"x-a"}  # the deleted account does not count
+    assert where("employer.band", "ne", "A") == {"x-b", "x-none", "x-gone", "x-empty"}
+    assert where("employer.band", "in", ["A", "B"]) == {"x-a", "x-b"}
+    assert where("employer.band", "is_empty") == {"x-none", "x-gone", "x-empty"}
+    assert where("employer.staff", "gt", 5) == {"x-a"}
+    assert where("employer.staff", "lte", 5) == {"x-b"}
+    assert where("employer.name", "contains", "LINK-") == {"x-a", "x-b", "x-none"}
+    assert where("employer.owner_id", "is_me") == {"x-a", "x-b", "x-none"}
+    assert where("employer.created_at", "last_n_days", 2) == {"x-a", "x-b", "x-none"}
+    assert where("employer", "is_not_empty") == {"x-a", "x-b", "x-none", "x-gone"}
+    assert where("employer", "eq", org_id(org, "link-a")) == {"x-a"}
     assert set(
-        x(org, filter=both({"not": {"field": "account.grade", "op": "eq", "value": "A"}}))
+        x(org, filter=both({"not": {"field": "employer.band", "op": "eq", "value": "A"}}))
     ) == {
         "x-b",
         "x-none",
@@ -377,7 +379,7 @@ def test_filter_through_a_lookup(org, links):
         org.tenant_id,
         org.owner,
         "contact",
-        args=[("f", "account.grade:eq:A"), ("f", "name:starts_with:x-")],
+        args=[("f", "employer.band:eq:A"), ("f", "name:starts_with:x-")],
     )
     assert [r["name"] for r in response.get_json()["data"]] == ["x-a"]
 
@@ -396,28 +398,28 @@ def org_id(org: Org, name: str) -> int:
 
 def test_sort_by_a_lookup_and_through_it(org, links):
     # by the linked record's name; empty (and deleted) links are empty values
-    assert x(org, sort=[{"field": "account"}, {"field": "name"}]) == [
+    assert x(org, sort=[{"field": "employer"}, {"field": "name"}]) == [
         "x-empty",
         "x-gone",
         "x-a",
         "x-b",
         "x-none",
     ]
-    assert x(org, sort=[{"field": "account", "dir": "desc"}, {"field": "name"}]) == [
+    assert x(org, sort=[{"field": "employer", "dir": "desc"}, {"field": "name"}]) == [
         "x-none",
         "x-b",
         "x-a",
         "x-empty",
         "x-gone",
     ]
-    assert x(org, sort=[{"field": "account.grade", "dir": "desc"}, {"field": "name"}]) == [
+    assert x(org, sort=[{"field": "employer.band", "dir": "desc"}, {"field": "name"}]) == [
         "x-b",
         "x-a",
         "x-empty",
         "x-gone",
         "x-none",
     ]
-    assert x(org, sort=[{"field": "account.staff", "nulls": "last"}, {"field": "name"}]) == [
+    assert x(org, sort=[{"field": "employer.staff", "nulls": "last"}, {"field": "name"}]) == [
         "x-b",
         "x-a",
         "x-empty",
@@ -429,11 +431,11 @@ def test_sort_by_a_lookup_and_through_it(org, links):
 @pytest.mark.parametrize(
     "field",
     [
-        "account.main.name",
-        "account.regions",
-        "account.tags",
-        "account.nope",
-        "nope.grade",
+        "employer.main.name",
+        "employer.regions",
+        "employer.tags",
+        "employer.nope",
+        "nope.band",
         "name.x",
     ],
 )
@@ -450,8 +452,8 @@ def test_custom_objects_both_ways(org):
     org.add_field("project", key="status", type="picklist", label="S", values=["open", "done"])
     org.add_field("project", key="account", type="lookup", label="A", target="account")
     org.add_field("account", key="main", type="lookup", label="M", target="project")
-    acc_a = org.add("account", "proj-acc-a", org.owner, grade="A")
-    acc_b = org.add("account", "proj-acc-b", org.owner, grade="B")
+    acc_a = org.add("account", "proj-acc-a", org.owner, band="A")
+    acc_b = org.add("account", "proj-acc-b", org.owner, band="B")
     p1 = org.add("project", "p1", org.owner, status="open", account=acc_a)
     org.add("project", "p2", org.owner, status="done", account=acc_b)
     response = org.client.patch(
@@ -459,7 +461,7 @@ def test_custom_objects_both_ways(org):
     )
     assert response.status_code == 200, response.get_json()
     assert org.names(
-        "owner", "project", filter={"field": "account.grade", "op": "eq", "value": "A"}
+        "owner", "project", filter={"field": "account.band", "op": "eq", "value": "A"}
     ) == {"p1"}
     assert org.names("owner", filter={"field": "main.status", "op": "eq", "value": "open"}) == {
         "proj-acc-b"
@@ -467,7 +469,7 @@ def test_custom_objects_both_ways(org):
     assert org.names("owner", filter={"field": "main.name", "op": "eq", "value": "p1"}) == {
         "proj-acc-b"
     }
-    assert _error(org.status("owner", filter={"field": "main.account.grade", "op": "is_empty"}))
+    assert _error(org.status("owner", filter={"field": "main.account.band", "op": "is_empty"}))
 
 
 # ---- other companies ---------------------------------------------------------------------------
@@ -478,14 +480,14 @@ def test_other_companies_never_appear(app, org):
     other = TokenClient(app, other_token)
     response = other.post(
         f"/api/v1/t/{other_slug}/objects/account/fields",
-        json={"key": "grade", "type": "picklist", "label": "G", "values": ["A", "B"]},
+        json={"key": "band", "type": "picklist", "label": "G", "values": ["A", "B"]},
     )
     assert response.status_code == 201
     theirs = []
     for i in range(3):
         response = other.post(
             f"/api/v1/t/{other_slug}/records/account",
-            json={"name": f"acc-owner theirs {i}", "grade": "A"},
+            json={"name": f"acc-owner theirs {i}", "band": "A"},
         )
         theirs.append(response.get_json()["id"])
     mine = org.names("owner", filter={"field": "name", "op": "contains", "value": "theirs"})
@@ -499,18 +501,18 @@ def test_other_companies_never_appear(app, org):
     run_sql(
         app,
         org.tenant_id,
-        "UPDATE contacts SET data = jsonb_set(data, '{account}', to_jsonb(CAST(:id AS bigint)))"
+        "UPDATE contacts SET data = jsonb_set(data, '{employer}', to_jsonb(CAST(:id AS bigint)))"
         " WHERE name = 'con-e'",
         id=theirs[0],
     )
     assert "con-e" not in org.names(
-        "owner", "contact", filter={"field": "account.grade", "op": "eq", "value": "A"}
+        "owner", "contact", filter={"field": "employer.band", "op": "eq", "value": "A"}
     )
     assert (
         org.names(
             "owner",
             "contact",
-            filter={"field": "account.name", "op": "contains", "value": "theirs"},
+            filter={"field": "employer.name", "op": "contains", "value": "theirs"},
         )
         == set()
     )
@@ -521,7 +523,7 @@ def test_other_companies_never_appear(app, org):
         "contact",
         body={
             "filter": {"field": "name", "op": "starts_with", "value": "con-"},
-            "sort": [{"field": "account", "dir": "desc"}, {"field": "name"}],
+            "sort": [{"field": "employer", "dir": "desc"}, {"field": "name"}],
         },
     )
     names = [r["name"] for r in ordered.get_json()["data"]]

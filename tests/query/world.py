@@ -21,7 +21,7 @@ FIELDS = (
     {"key": "signed", "type": "date", "label": "Signed"},
     {"key": "met_at", "type": "datetime", "label": "Met at"},
     {"key": "vip", "type": "boolean", "label": "VIP"},
-    {"key": "grade", "type": "picklist", "label": "Grade", "values": ["A", "B", "C"]},
+    {"key": "band", "type": "picklist", "label": "Band", "values": ["A", "B", "C"]},
     {
         "key": "regions",
         "type": "multi_picklist",
@@ -29,7 +29,7 @@ FIELDS = (
         "values": ["north", "south", "east"],
     },
     {"key": "mail", "type": "email", "label": "Mail"},
-    {"key": "phone", "type": "phone", "label": "Phone"},
+    {"key": "tel", "type": "phone", "label": "Phone"},
     {"key": "site", "type": "url", "label": "Site"},
     {"key": "rep", "type": "lookup", "label": "Rep", "target": "user"},
     {"key": "parent", "type": "lookup", "label": "Parent", "target": "account"},
@@ -65,10 +65,10 @@ class World:
             signed="2024-01-15",
             met_at="2024-01-15T10:00:00Z",  # 18:00 in Shanghai
             vip=True,
-            grade="A",
+            band="A",
             regions=["north", "south"],
             mail="Alpha@Example.com",
-            phone="+8613812345678",
+            tel="+8613812345678",
             site="alpha.example.com",
             rep=self.owner,
             tags=["key", "hot"],
@@ -84,7 +84,7 @@ class World:
             signed="2024-03-01",
             met_at="2024-02-29T16:30:00Z",  # 1 March 00:30 in Shanghai
             vip=False,
-            grade="B",
+            band="B",
             regions=["south"],
             mail="beta@example.com",
             rep=self.other,
@@ -101,7 +101,7 @@ class World:
             signed="2023-12-31",
             met_at="2023-12-31T15:59:59Z",  # 23:59:59 on 31 December in Shanghai
             vip=False,
-            grade="C",
+            band="C",
             regions=["east"],
             parent=self.ids["A"],
         )
@@ -113,7 +113,7 @@ class World:
             score="99.99",
             signed="2024-01-16",
             met_at="2024-01-16T00:00:00+08:00",  # Shanghai midnight
-            grade="A",
+            band="A",
             regions=["north", "south", "east"],
             tags=["Key"],
             parent=self.ids["B"],
