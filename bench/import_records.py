@@ -38,9 +38,9 @@ FIELDS = [
     {"key": "city", "type": "text", "label": {"en": "City", "zh": "城市"}},
     {"key": "tax_no", "type": "text", "label": {"en": "Tax number", "zh": "税号"}, "unique": True},
     {
-        "key": "industry",
+        "key": "sector",
         "type": "picklist",
-        "label": {"en": "Industry", "zh": "行业"},
+        "label": {"en": "Sector", "zh": "所属行业"},
         "values": [
             {"code": "trade", "label": {"en": "Trade", "zh": "贸易"}},
             {"code": "tech", "label": {"en": "Technology", "zh": "科技"}},
@@ -52,18 +52,18 @@ FIELDS = [
     {"key": "revenue", "type": "currency", "label": {"en": "Revenue", "zh": "营业额"}},
     {"key": "founded", "type": "date", "label": {"en": "Founded", "zh": "成立日期"}},
     {"key": "vip", "type": "boolean", "label": {"en": "VIP", "zh": "重要客户"}},
-    {"key": "website", "type": "url", "label": {"en": "Website", "zh": "网站"}},
+    {"key": "homepage", "type": "url", "label": {"en": "Homepage", "zh": "主页"}},
     {"key": "area", "type": "decimal", "label": {"en": "Floor area", "zh": "面积"}},
     {"key": "discount", "type": "percent", "label": {"en": "Discount", "zh": "折扣"}},
 ]
 #: Validated with libphonenumber and email-validator: about 40 µs a value each.
 CONTACT_FIELDS = [
-    {"key": "contact_email", "type": "email", "label": {"en": "Email", "zh": "邮箱"}},
+    {"key": "contact_email", "type": "email", "label": {"en": "Contact email", "zh": "联系邮箱"}},
     {"key": "mobile", "type": "phone", "label": {"en": "Mobile", "zh": "手机"}},
 ]
-HEADERS = ["名称", "城市", "税号", "行业", "员工数", "营业额", "成立日期", "重要客户", "网站"]
+HEADERS = ["名称", "城市", "税号", "所属行业", "员工数", "营业额", "成立日期", "重要客户", "主页"]
 HEADERS += ["面积", "折扣", "标签"]
-CONTACT_HEADERS = ["邮箱", "手机"]
+CONTACT_HEADERS = ["联系邮箱", "手机"]
 
 
 def generate_csv(rows: int, seed: int = 7, contact: bool = False) -> bytes:
@@ -195,7 +195,8 @@ def main() -> None:
 
         status = client.get(f"{base}/{body['id']}", headers=headers).get_json()
         assert status["status"] == "succeeded", status
-        assert status["result"]["created"] == args.rows, status
+        # Generated names repeat now and then: under "skip" those rows are possible duplicates.
+        assert status["result"]["created"] + status["result"]["skipped"] == args.rows, status
         count = client.get(
             f"/api/v1/t/{slug}/records/account?limit=1&q=youxiangongsi", headers=headers
         ).get_json()

@@ -157,10 +157,16 @@ def _register_blueprints(app: Flask) -> None:
     from saas.api import register_api
     from saas.health import bp as health_bp
     from saas.web.accounts import bp as accounts_bp
+    from saas.web.activities import bp as activities_bp
     from saas.web.admin import bp as admin_bp
+    from saas.web.contracts import bp as contracts_bp
     from saas.web.imports import bp as imports_bp
+    from saas.web.leads import bp as leads_bp
     from saas.web.list_actions import bp as list_actions_bp
     from saas.web.lookups import bp as lookups_bp
+    from saas.web.pipeline import bp as pipeline_bp
+    from saas.web.pool import bp as pool_bp
+    from saas.web.quotes import bp as quotes_bp
     from saas.web.records import bp as records_bp
     from saas.web.teams import bp as teams_bp
     from saas.web.tenant import bp as tenant_bp
@@ -174,6 +180,12 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(list_actions_bp)
     app.register_blueprint(teams_bp)
     app.register_blueprint(lookups_bp)
+    app.register_blueprint(pool_bp)
+    app.register_blueprint(activities_bp)
+    app.register_blueprint(contracts_bp)
+    app.register_blueprint(quotes_bp)
+    app.register_blueprint(leads_bp)
+    app.register_blueprint(pipeline_bp)
     register_api(app)
 
 

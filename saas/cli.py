@@ -43,17 +43,44 @@ def seed_demo() -> None:
 
 @main.command()
 @click.option("--burst", is_flag=True, help="Process what is queued, then exit.")
-def worker(burst: bool) -> None:
-    """Run an RQ worker for the mail and default queues."""
+@click.option(
+    "--no-schedule", is_flag=True, help="Do not queue the periodic jobs (another worker does)."
+)
+def worker(burst: bool, no_schedule: bool) -> None:
+    """Run an RQ worker for the mail and default queues, and (unless --burst or --no-schedule)
+    a child process queueing the periodic jobs such as the daily public pool sweep."""
+    import multiprocessing
+
     from rq import Worker
 
     from saas.app import worker_app
     from saas.jobs import queue, redis_connection
 
-    app = worker_app()
-    with app.app_context():
-        queues = [queue("default"), queue("mail")]
-        Worker(queues, connection=redis_connection()).work(burst=burst, with_scheduler=True)
+    schedule = None
+    if not burst and not no_schedule:
+        # A process of its own (spawned before this one opens connections): RQ's scheduler
+        # loop blocks and handles its own signals.
+        schedule = multiprocessing.get_context("spawn").Process(
+            target=_run_schedule, name="kehu-schedule", daemon=True
+        )
+        schedule.start()
+    try:
+        app = worker_app()
+        with app.app_context():
+            queues = [queue("default"), queue("mail")]
+            Worker(queues, connection=redis_connection()).work(burst=burst, with_scheduler=True)
+    finally:
+        if schedule is not None and schedule.is_alive():
+            schedule.terminate()
+            schedule.join(10)
+
+
+def _run_schedule() -> None:
+    from saas.app import worker_app
+    from saas.jobs import cron_scheduler
+
+    with worker_app().app_context():
+        cron_scheduler().start()
 
 
 def _export(services) -> None:

@@ -44,40 +44,14 @@ def ensure_demo_tenant(slug: str, email: str, password: str) -> bool:
         return True
 
 
+#: The demo's own fields; grade and industry are system fields (custom_fields/system_fields.py).
 DEMO_FIELDS = (
-    {
-        "key": "grade",
-        "type": "picklist",
-        "label": {"en": "Grade", "zh": "客户等级"},
-        "values": [
-            {"code": "A", "label": {"en": "A — key", "zh": "A 重点"}, "colour": "#d62728"},
-            {"code": "B", "label": {"en": "B — important", "zh": "B 重要"}, "colour": "#ff7f0e"},
-            {"code": "C", "label": {"en": "C — normal", "zh": "C 一般"}, "colour": "#1f77b4"},
-            {
-                "code": "D",
-                "label": {"en": "D — credit risk", "zh": "D 信用风险"},
-                "colour": "#7f7f7f",
-            },
-        ],
-        "default": "C",
-    },
-    {
-        "key": "industry",
-        "type": "picklist",
-        "label": {"en": "Industry", "zh": "行业"},
-        "values": [
-            {"code": "mfg", "label": {"en": "Manufacturing", "zh": "制造业"}},
-            {"code": "retail", "label": {"en": "Retail", "zh": "零售"}},
-            {"code": "it", "label": {"en": "Software", "zh": "软件与信息服务"}},
-            {"code": "health", "label": {"en": "Healthcare", "zh": "医疗健康"}},
-        ],
-    },
     {
         "key": "annual_budget",
         "type": "currency",
         "label": {"en": "Annual budget", "zh": "年度预算"},
     },
-    {"key": "hotline", "type": "phone", "label": {"en": "Phone", "zh": "联系电话"}},
+    {"key": "hotline", "type": "phone", "label": {"en": "Hotline", "zh": "服务热线"}},
     {
         "key": "customer_no",
         "type": "auto_number",
@@ -87,21 +61,22 @@ DEMO_FIELDS = (
     },
 )
 DEMO_CUSTOMERS = (
-    ("上海明远精密制造有限公司", "A", "mfg", "2800000", "021-6888 1234"),
+    ("上海明远精密制造有限公司", "A", "manufacturing", "2800000", "021-6888 1234"),
     ("杭州云栈科技有限公司", "A", "it", "1200000", "0571-8765 4321"),
-    ("北京华康医疗器械有限公司", "B", "health", "950000", "010-6543 2100"),
+    ("北京华康医疗器械有限公司", "B", "healthcare", "950000", "010-6543 2100"),
     ("深圳前海优选零售有限公司", "B", "retail", "600000", "0755-2233 4455"),
-    ("苏州吴中新材料股份有限公司", "C", "mfg", "350000", "0512-6677 8899"),
+    ("苏州吴中新材料股份有限公司", "C", "manufacturing", "350000", "0512-6677 8899"),
     ("成都天府数码有限公司", "C", "it", "220000", "028-8555 6666"),
     ("Northwind Trading Co., Ltd.", "B", "retail", "480000", "+1 206 555 0100"),
-    ("Contoso Health GmbH", "C", "health", "300000", "+49 30 1234567"),
-    ("广州南沙港务物流有限公司", "D", "mfg", "80000", "020-3456 7890"),
+    ("Contoso Health GmbH", "C", "healthcare", "300000", "+49 30 1234567"),
+    ("广州南沙港务物流有限公司", "D", "manufacturing", "80000", "020-3456 7890"),
     ("Fabrikam Software Ltd.", "A", "it", "1500000", "+44 20 7946 0000"),
 )
 
 
 def _demo_customers(owner_id: int) -> None:
-    """A few custom fields and customers so the demo company is not empty."""
+    """A few custom fields and customers so the demo company is not empty (grade and industry
+    are system fields every company has)."""
     from custom_fields.services import create_field
     from saas.records.services import create_record
     from tenants.services import members, membership
@@ -125,6 +100,9 @@ def _demo_customers(owner_id: int) -> None:
             },
         )
     _demo_teams_and_views(owner)
+    from saas.demo_data import populate
+
+    populate(owner, sellers)
 
 
 DEMO_TAGS = {"A": ["重点跟进"], "D": ["信用风险"]}

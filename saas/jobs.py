@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app, has_app_context
 from redis import Redis, RedisError
@@ -19,6 +19,9 @@ from sqlalchemy.orm import Session
 
 from saas.extensions import db
 from tenants.context import clear, peek_tenant_id, tenant_context
+
+if TYPE_CHECKING:
+    from rq.cron import CronScheduler
 
 _PENDING_KEY = "kehu_pending_jobs"
 
@@ -133,3 +136,67 @@ def run_tenant_job(tenant_id: int | None, dotted: str, args: tuple, kwargs: dict
         finally:
             clear()
             db.session.remove()
+
+
+#: Jobs queued on a clock by the worker's scheduler (``kehu worker``): dotted name and interval
+#: in seconds. They run without a tenant and must be safe to run more often than asked (the
+#: pool's ``schedule_sweeps`` queues each company's sweep once a day, whatever the schedulers).
+PERIODIC: tuple[tuple[str, int], ...] = (
+    ("saas.crm.pool.schedule_sweeps", 3600),
+    ("saas.crm.contracts.schedule_daily", 3600),
+    ("saas.crm.quotes.schedule_expiry", 3600),
+)
+
+
+def queue_daily_per_tenant(
+    kind: str, func: Callable[..., Any], day: str, *, batch: int = 1000, timeout: int = 3600
+) -> int:
+    """Queue ``func`` once today for every company not queued yet today (``kind`` names the
+    work). Entries of :data:`PERIODIC` call this hourly: a Redis key per kind, company and day
+    makes it once a day however many workers run the schedule, and an hour late at most after a
+    restart. Returns how many jobs it queued."""
+    from sqlalchemy import select
+
+    from tenants.models import Tenant
+
+    prefix = current_app.config["KEHU_SETTINGS"].queue_prefix
+    redis = redis_connection()
+    queued, last_id = 0, 0
+    while True:
+        ids = list(
+            db.session.execute(
+                select(Tenant.id).where(Tenant.id > last_id).order_by(Tenant.id).limit(batch)
+            ).scalars()
+        )
+        if not ids:
+            return queued
+        last_id = ids[-1]
+        with redis.pipeline(transaction=False) as pipe:
+            for tenant_id in ids:
+                pipe.set(f"{prefix}:{kind}:{day}:{tenant_id}", 1, nx=True, ex=3 * 86400)
+            fresh = pipe.execute()
+        for tenant_id, first in zip(ids, fresh, strict=True):
+            if first:
+                with tenant_context(tenant_id):
+                    enqueue_after_commit(func, job_id=f"{kind}-t{tenant_id}-{day}", timeout=timeout)
+                queued += 1
+        db.session.commit()  # queues this batch's jobs
+
+
+def cron_scheduler(name: str = "") -> CronScheduler:
+    """An RQ ``CronScheduler`` queueing :data:`PERIODIC` on the default queue (each at once
+    when it starts, then at its interval); ``start()`` runs it until SIGTERM."""
+    from rq.cron import CronScheduler
+
+    scheduler = CronScheduler(connection=redis_connection(), name=name)
+    prefix = current_app.config["KEHU_SETTINGS"].queue_prefix
+    for dotted, interval in PERIODIC:
+        scheduler.register(
+            run_tenant_job,
+            queue_name=f"{prefix}-default",
+            args=(None, dotted, (), {}),
+            interval=interval,
+            job_timeout=3600,
+            name=f"{prefix}:{dotted}",
+        )
+    return scheduler

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -15,12 +16,14 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Identity,
     Index,
+    Integer,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from saas.extensions import db
@@ -38,6 +41,32 @@ class Tenant(db.Model):
     default_locale: Mapped[str] = mapped_column(String(10), default="zh_CN")
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    #: What saving a possible duplicate customer, contact or lead does: ``warn`` or ``block``.
+    duplicate_policy: Mapped[str] = mapped_column(String(10), default="warn", server_default="warn")
+    #: Public pool rules (``saas.crm.pool``): days without activity before an owned customer
+    #: returns to the pool (0: never), the most customers one person may own (0: no limit), days
+    #: of a development window before review (0: never), lifecycle stages that never return,
+    #: and days before someone may claim back a customer they released or lost.
+    pool_return_days: Mapped[int] = mapped_column(Integer, default=60, server_default="60")
+    pool_owner_cap: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    pool_review_days: Mapped[int] = mapped_column(Integer, default=180, server_default="180")
+    pool_exempt_stages: Mapped[list[str]] = mapped_column(
+        ARRAY(String(40)),
+        default=lambda: ["customer", "renewal"],
+        server_default="{customer,renewal}",
+    )
+    pool_reclaim_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: A quote whose overall discount is above this percent needs a manager's approval.
+    quote_discount_threshold: Mapped[Decimal] = mapped_column(
+        Numeric(5, 2), default=Decimal(10), server_default="10"
+    )
+    #: After-sale follow-ups of a won deal, due this long after it was won (ISO 8601
+    #: durations: ``P7D``, ``P2W``, ``P1M``, ``P1Y``; ``saas.crm.pipeline``). Empty: none.
+    followup_offsets: Mapped[list[str]] = mapped_column(
+        ARRAY(String(10)),
+        default=lambda: ["P7D", "P1M", "P3M", "P1Y"],
+        server_default="{P7D,P1M,P3M,P1Y}",
+    )
     #: Bumped by every metadata change; processes compare it to drop cached definitions.
     metadata_version: Mapped[int] = mapped_column(BigInteger, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

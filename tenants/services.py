@@ -10,6 +10,7 @@ import secrets
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from zoneinfo import available_timezones
 
@@ -20,6 +21,7 @@ from sqlalchemy import String, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, lazyload
 
+from custom_fields import system_fields
 from custom_fields.standard import standard_object_definitions
 from saas import mail
 from saas.accounts.models import User
@@ -153,8 +155,16 @@ def signup(
         db.session.add(Role(key=key, name_en=name_en, name_zh=name_zh, builtin=True, rank=rank))
     db.session.flush()
     db.session.add(Membership(user_id=user.id, role_key=RoleKey.OWNER))
-    db.session.add_all(standard_object_definitions())
+    objects = standard_object_definitions()
+    db.session.add_all(objects)
     db.session.flush()
+    system_fields.install(db.session.connection(), tenant.id, {o.key: o.id for o in objects})
+    from saas.crm.activities import install_default_targets  # tenants sits below saas.crm
+
+    install_default_targets(db.session.connection(), tenant.id)
+    from saas.crm.pipeline import default_stages
+
+    db.session.add_all(default_stages())  # probability and kind of the opportunity stages
     token, raw = _new_api_token(tenant.id, user.id, "signup")
     db.session.add(token)
     audit.record(
@@ -585,6 +595,23 @@ def _caller(
     return tenant, token, member, scope
 
 
+#: What saving a possible duplicate customer, contact or lead does (``saas.crm.duplicates``).
+DUPLICATE_POLICIES = ("warn", "block")
+
+
+def _quote_threshold(raw: Decimal | str | int) -> Decimal | None:
+    """A discount threshold in percent (0–100, two decimals), or ``None`` when it is not one."""
+    if isinstance(raw, bool) or not isinstance(raw, (Decimal, str, int)):
+        return None
+    try:
+        value = Decimal(str(raw).strip())
+    except InvalidOperation:
+        return None
+    if not value.is_finite() or not 0 <= value <= 100 or value != value.quantize(Decimal("0.01")):
+        return None
+    return value.quantize(Decimal("0.01"))
+
+
 def update_settings(
     actor: Membership,
     *,
@@ -592,7 +619,16 @@ def update_settings(
     default_locale: str | None = None,
     timezone: str | None = None,
     currency: str | None = None,
+    duplicate_policy: str | None = None,
+    pool_return_days: int | None = None,
+    pool_owner_cap: int | None = None,
+    pool_review_days: int | None = None,
+    pool_exempt_stages: list[str] | None = None,
+    pool_reclaim_days: int | None = None,
+    quote_discount_threshold: Decimal | str | int | None = None,
 ) -> Tenant:
+    from saas.crm import pool  # the public pool's rules are checked where they are applied
+
     require_admin(actor)
     tenant = db.session.get(Tenant, actor.tenant_id)
     errors: dict[str, list[str]] = {}
@@ -601,6 +637,9 @@ def update_settings(
         "default_locale": tenant.default_locale,
         "timezone": tenant.timezone,
         "currency": tenant.currency,
+        "duplicate_policy": tenant.duplicate_policy,
+        **pool.settings_of(tenant),
+        "quote_discount_threshold": str(tenant.quote_discount_threshold),
     }
     if name is not None:
         name = name.strip()
@@ -623,6 +662,30 @@ def update_settings(
             errors["currency"] = [_("Choose a supported currency.")]
         else:
             tenant.currency = currency
+    if duplicate_policy is not None:
+        if duplicate_policy not in DUPLICATE_POLICIES:
+            errors["duplicate_policy"] = [_("Choose warn or block.")]
+        else:
+            tenant.duplicate_policy = duplicate_policy
+    pool.apply_settings(
+        tenant,
+        {
+            "pool_return_days": pool_return_days,
+            "pool_owner_cap": pool_owner_cap,
+            "pool_review_days": pool_review_days,
+            "pool_exempt_stages": pool_exempt_stages,
+            "pool_reclaim_days": pool_reclaim_days,
+        },
+        errors,
+    )
+    if quote_discount_threshold is not None:
+        threshold = _quote_threshold(quote_discount_threshold)
+        if threshold is None:
+            errors["quote_discount_threshold"] = [
+                _("Enter a percent from 0 to 100 with at most two decimals.")
+            ]
+        else:
+            tenant.quote_discount_threshold = threshold
     if errors:
         db.session.rollback()
         raise ValidationFailed(errors)
@@ -631,6 +694,9 @@ def update_settings(
         "default_locale": tenant.default_locale,
         "timezone": tenant.timezone,
         "currency": tenant.currency,
+        "duplicate_policy": tenant.duplicate_policy,
+        **pool.settings_of(tenant),
+        "quote_discount_threshold": str(tenant.quote_discount_threshold),
     }
     if after != before:
         audit.record("tenant.settings_changed", "tenant", tenant.id, before=before, after=after)

@@ -309,23 +309,25 @@ def test_preview_names_every_bad_cell_and_run_reports_them(app, crm, drain_jobs)
 def test_required_fields_and_defaults(crm, drain_jobs):
     fields = f"/api/v1/t/{crm.slug}/objects/account/fields"
     crm.rest.post(
-        fields, json={"key": "region", "type": "text", "label": "Region", "required": True}
+        fields, json={"key": "territory", "type": "text", "label": "Territory", "required": True}
     )
     crm.rest.post(
-        fields, json={"key": "source", "type": "text", "label": "Source", "default": "import"}
+        fields, json={"key": "origin", "type": "text", "label": "Origin", "default": "import"}
     )
-    body = crm.uploaded(csv_bytes([["Name", "Region"], ["Has region", "East"], ["No region", ""]]))
+    body = crm.uploaded(
+        csv_bytes([["Name", "Territory"], ["Has territory", "East"], ["No territory", ""]])
+    )
     preview = crm.preview(body["id"], match_on=None)
-    assert any("Region" in w for w in preview["warnings"]) is False  # mapped, so no warning
-    assert preview["rows"][1]["errors"] == {"Region": ["Region: A value is required."]}
+    assert any("Territory" in w for w in preview["warnings"]) is False  # mapped, so no warning
+    assert preview["rows"][1]["errors"] == {"Territory": ["Territory: A value is required."]}
     result = crm.run(body["id"], drain_jobs)
     assert result["result"]["created"] == 1 and result["result"]["failed"] == 1
     (record,) = crm.records()
-    assert record["source"] == "import"  # the default applies to the blank cell
+    assert record["origin"] == "import"  # the default applies to the blank cell
 
-    body = crm.uploaded(csv_bytes([["Name"], ["No column for region"]]))
+    body = crm.uploaded(csv_bytes([["Name"], ["No column for territory"]]))
     preview = crm.preview(body["id"], match_on=None)
-    assert any("Region" in w for w in preview["warnings"])
+    assert any("Territory" in w for w in preview["warnings"])
 
 
 # ---- policies -----------------------------------------------------------------------------------

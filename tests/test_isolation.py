@@ -78,6 +78,20 @@ FORM_BODIES = {
     "teams.edit": {"name": "hijacked", "parent_id": ""},
     "teams.save_scopes": {"scope-manager": "own"},
     "teams.set_member_team": {"team_id": ""},
+    "pool.release": {"reason": "hijacked"},
+    "pool.assign": {"user_id": "1", "override_cap": "y"},
+    "activities.post_reply": {"body": "A probe reply"},
+    "activities.log": {"type": "visit", "status": "done", "result": "probe"},
+    "activities.complete": {"result": "hijacked"},
+    "contracts.change_status": {"action": "terminate", "text": "hijacked"},
+    "contracts.plan": {"rows": "0"},
+    "contracts.add_payment": {"received_on": "2026-01-02", "amount": "1"},
+    "contracts.edit_payment": {"received_on": "2026-01-02", "amount": "999", "method": "cash"},
+    "quotes.act": {"action": "reject", "comment": "hijacked"},
+    "quotes.lines": {"version": "2", "line-0-name": "hijacked", "line-0-quantity": "1"},
+    "leads.assign": {"user_id": "1"},
+    "leads.convert": {"account-name": "A probe", "contact-name": "A probe"},
+    "pipeline.move": {"stage": "lost", "version": "1", "lost_reason": "hijacked"},
 }
 API_BODIES = {
     "api_metadata.convert_field": {"type": "integer", "clear_failures": True},
@@ -104,6 +118,24 @@ API_BODIES = {
     "api_teams.create_team": {"name": "A probe team"},
     "api_teams.patch_team": {"name": "hijacked", "parent_id": None},
     "api_teams.patch_role": {"data_scope": "own"},
+    # A's duplicate check must never find (or count) B's customer of the same name.
+    "api_duplicates.check": {"values": {"name": "Bravo secret customer"}},
+    "api_pool.release": {"reason": "hijacked"},
+    "api_pool.assign": {"user_id": 1, "override_cap": True},
+    "api_activities.create_reply": {"body": "A probe reply"},
+    "api_activities.complete_activity": {"result": "hijacked"},
+    "api_activities.put_visit_targets": {"targets": [{"grade": "A", "days": 1}]},
+    "api_contracts.put_plan": {"instalments": []},
+    "api_contracts.record_payment": {"amount": "1", "received_on": "2026-01-02"},
+    "api_contracts.correct_payment": {"amount": "999"},
+    "api_contracts.reject": {"comment": "hijacked"},
+    "api_contracts.terminate": {"reason": "hijacked"},
+    "api_quotes.put_lines": {"lines": [{"name": "hijacked", "quantity": "1", "unit_price": "1"}]},
+    "api_quotes.preview": {"lines": [{"name": "A probe", "quantity": "1", "unit_price": "1"}]},
+    "api_quotes.approve_quote": {"comment": "hijacked"},
+    "api_quotes.reject_quote": {"comment": "hijacked"},
+    "api_leads.assign": {"user_id": 1},
+    "api_leads.convert": {"opportunity": {}},
 }
 ALLOWED_STATUSES = {400, 401, 403, 404, 405}
 
@@ -125,6 +157,15 @@ class TenantB:
     team_id: int = 0
     import_id: str = ""
     view_id: int = 0
+    activity_id: int = 0
+    reply_id: int = 0
+    pool_account_id: int = 0
+    notification_id: int = 0
+    contract_id: int = 0
+    payment_id: int = 0
+    quote_id: int = 0
+    lead_id: int = 0
+    opportunity_id: int = 0
 
 
 @pytest.fixture
@@ -200,6 +241,20 @@ def two_tenants(app, make_company, login, drain_jobs, tmp_path, monkeypatch):
         ).id
         from saas.records.views import create_view
 
+        b_pool_id = create_record(
+            b_actor, "account", {"name": "Bravo secret pool customer", "owner_id": None}
+        ).id
+        from tenants import notifications
+
+        note = notifications.notify(
+            b.owner_id,
+            "pool.returned",
+            object_key="account",
+            record_id=b_pool_id,
+            params={"name": "Bravo secret pool customer", "days": 60},
+        )
+        db.session.commit()
+        b_notification_id = note.id
         b_view_id = create_view(
             b_actor,
             "account",
@@ -208,6 +263,57 @@ def two_tenants(app, make_company, login, drain_jobs, tmp_path, monkeypatch):
                 "visibility": "tenant",
                 "filter": {"field": b_field_key, "op": "eq", "value": "x"},
             },
+        ).id
+    with app.test_request_context(), tenant_context(b.tenant_id, db.session, b.owner_id):
+        from saas.crm import activities
+        from saas.records.services import create_record as create_b_record
+
+        b_actor = services.membership(b.owner_id)
+        b_activity_id = create_b_record(
+            b_actor,
+            "activity",
+            {"name": "Bravo secret visit", "type": "visit", "status": "planned"},
+        ).id
+        b_reply_id = activities.reply(b_actor, "account", b_record_id, "Bravo secret reply").id
+    with app.test_request_context(), tenant_context(b.tenant_id, db.session, b.owner_id):
+        from saas.crm import contracts
+        from saas.records.services import create_record as create_b_record
+
+        b_actor = services.membership(b.owner_id)
+        b_contract_id = create_b_record(
+            b_actor,
+            "contract",
+            {
+                "name": "Bravo secret contract",
+                "amount": {"amount": "1000", "currency": "CNY"},
+                "start_date": "2026-01-01",
+                "end_date": "2026-12-31",
+            },
+        ).id
+        contracts.submit(b_actor, b_contract_id)
+        contracts.approve(b_actor, b_contract_id)
+        contracts.set_plan(b_actor, b_contract_id, [{"due_date": "2026-03-01", "amount": "1000"}])
+        b_payment_id = contracts.record_payment(
+            b_actor,
+            b_contract_id,
+            {"amount": "10", "received_on": "2026-01-02", "note": "Bravo secret payment"},
+        ).id
+        b_quote_id = create_b_record(b_actor, "quote", {"name": "Bravo secret quote"}).id
+        # B's quote has lines and waits for approval: A may neither see nor decide it.
+        from saas.crm import quotes as b_quotes
+
+        b_line = {"name": "Bravo secret line", "quantity": "1", "unit_price": "9", "discount": "50"}
+        b_quotes.save_lines(b_actor, b_quote_id, [b_line], {}, 1)
+        b_quotes.submit(b_actor, b_quote_id)
+    with app.test_request_context(), tenant_context(b.tenant_id, db.session, b.owner_id):
+        from saas.records.services import create_record as create_b_record
+
+        b_actor = services.membership(b.owner_id)
+        b_lead_id = create_b_record(
+            b_actor, "lead", {"name": "Bravo secret lead", "company": "Bravo secret company"}
+        ).id
+        b_opportunity_id = create_b_record(
+            b_actor, "opportunity", {"name": "Bravo secret deal", "stage": "proposal"}
         ).id
     drain_jobs()
     return (
@@ -228,6 +334,15 @@ def two_tenants(app, make_company, login, drain_jobs, tmp_path, monkeypatch):
             team_id=b_team_id,
             import_id=b_import_id,
             view_id=b_view_id,
+            activity_id=b_activity_id,
+            reply_id=b_reply_id,
+            pool_account_id=b_pool_id,
+            notification_id=b_notification_id,
+            contract_id=b_contract_id,
+            payment_id=b_payment_id,
+            quote_id=b_quote_id,
+            lead_id=b_lead_id,
+            opportunity_id=b_opportunity_id,
         ),
         b_client,
     )
@@ -246,7 +361,16 @@ def _params_for(rule, b: TenantB) -> dict[str, object]:
         "team_id": b.team_id,
         "import_id": b.import_id,
         "view_id": b.view_id,
+        "activity_id": b.activity_id,
+        "reply_id": b.reply_id,
         "filename": "app.css",
+        "account_id": b.pool_account_id,
+        "notification_id": b.notification_id,
+        "contract_id": b.contract_id,
+        "payment_id": b.payment_id,
+        "quote_id": b.quote_id,
+        "lead_id": b.lead_id,
+        "opportunity_id": b.opportunity_id,
     }
     # Names that exist in every tenant: on their own they point at A's data, not B's.
     shared = {"object_key": "account", "role_key": "manager"}
@@ -285,6 +409,16 @@ def _markers(b: TenantB) -> list[str]:
         "Bravo secret team",
         "Bravo secret import row",
         "Bravo secret view",
+        "Bravo secret visit",
+        "Bravo secret reply",
+        "Bravo secret pool customer",
+        "Bravo secret contract",
+        "Bravo secret payment",
+        "Bravo secret quote",
+        "Bravo secret line",
+        "Bravo secret lead",
+        "Bravo secret company",
+        "Bravo secret deal",
     ]
 
 
@@ -398,8 +532,14 @@ def test_walk_every_route_as_tenant_a_with_tenant_b_ids(app, two_tenants, login,
 
             assert get_object("account").label_en == "Customer"
             assert "a_probe_object" not in {o.key for o in list_objects()}
+            from saas.records.models import Account
             from saas.records.services import get_record
+            from tenants.notifications import Notification
 
+            b_pool = db.session.get(Account, (tenant_b.id, b.pool_account_id))
+            assert (b_pool.owner_id, b_pool.version) == (None, 1)
+            b_note = db.session.get(Notification, (tenant_b.id, b.notification_id))
+            assert (b_note.user_id, b_note.read_at) == (b.owner_id, None)
             b_record = get_record("account", b.record_id)
             assert (b_record.name, b_record.version, b_record.deleted_at) == (
                 "Bravo secret customer",
@@ -414,6 +554,46 @@ def test_walk_every_route_as_tenant_a_with_tenant_b_ids(app, two_tenants, login,
             ]
             emails = [m.user.email for m in services.members()]
             assert emails == [b.owner_email]
+            from saas.crm.activities import ActivityReply, current_targets
+
+            b_activity = get_record("activity", b.activity_id)
+            assert (b_activity.data["status"], b_activity.version) == ("planned", 1)
+            b_reply = db.session.get(ActivityReply, (tenant_b.id, b.reply_id))
+            assert (b_reply.body, b_reply.deleted_at) == ("Bravo secret reply", None)
+            assert current_targets() == {"A": 7, "B": 14, "C": 30, "D": 90}
+            from saas.crm import contracts
+
+            b_contract = get_record("contract", b.contract_id)
+            assert (b_contract.data["status"], b_contract.deleted_at) == ("signed", None)
+            b_plan = [(p.amount, p.due_date.isoformat()) for p in contracts.plan_of(b.contract_id)]
+            assert b_plan == [(1000, "2026-03-01")]
+            b_payments = contracts.payments_of(b.contract_id)
+            assert [(p.id, p.amount, p.note) for p in b_payments] == [
+                (b.payment_id, 10, "Bravo secret payment")
+            ]
+            assert contracts.contract_for_quote(b.quote_id) is None
+            from saas.crm import quotes as b_quotes
+
+            b_quote = get_record("quote", b.quote_id)
+            assert (b_quote.data["status"], b_quote.version, b_quote.deleted_at) == (
+                "pending_approval",
+                3,
+                None,
+            )
+            assert [line.name for line in b_quotes.line_records(b.quote_id)] == [
+                "Bravo secret line"
+            ]
+            from saas.crm.approvals import history as approval_history
+
+            assert [a.decision for a in approval_history("quote", [b.quote_id])] == ["pending"]
+            b_lead = get_record("lead", b.lead_id)
+            assert (b_lead.data["status"], b_lead.owner_id, b_lead.version) == (
+                "new",
+                b.owner_id,
+                1,
+            )
+            b_deal = get_record("opportunity", b.opportunity_id)
+            assert (b_deal.data["stage"], b_deal.version) == ("proposal", 1)
         from saas.accounts.services import active_sessions
 
         assert b.session_id in {s.id for s in active_sessions(b.owner_id)}

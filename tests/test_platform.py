@@ -186,13 +186,17 @@ def test_settings_round_trip_and_audit(app, make_company, api):
         },
     )
     assert response.status_code == 200
-    assert api(company.token).get(f"{base}/settings").get_json() == {
+    settings = api(company.token).get(f"{base}/settings").get_json()
+    expected = {
         "slug": company.slug,
         "name": "新名字",
         "default_locale": "en",
         "timezone": "Europe/Berlin",
         "currency": "EUR",
+        "duplicate_policy": "warn",
     }
+    # Settings of the CRM workflows (pool, quotes, …) are for their own tests.
+    assert {key: settings.get(key) for key in expected} == expected
     events = api(company.token).get(f"{base}/audit").get_json()
     assert events[0]["action"] == "tenant.settings_changed"
     assert events[0]["before"]["currency"] == "CNY" and events[0]["after"]["currency"] == "EUR"

@@ -31,7 +31,11 @@ def _tenant_tables(owner) -> list[str]:
 def populated(app, make_company, drain_jobs, login, api):
     """Two companies with a row in every tenant table (invitations, mail, tokens, audit,
     fields, picklists, access, page layouts, records of every object, unique claims, counters,
-    jobs, teams, saved views, default views, recently viewed records)."""
+    jobs, teams, saved views, default views, recently viewed records, the duplicate keys
+    the records of customers, contacts and leads get, a pool event, a notification, a reply
+    on a record, the visit targets every company starts with, a contract's payment plan
+    and payment, a quote's lines and approval request, the lead assignment and scoring rules,
+    and the opportunity stage table and stage history)."""
     from custom_fields.services import list_objects
 
     a, b = make_company(), make_company()
@@ -60,16 +64,83 @@ def populated(app, make_company, drain_jobs, login, api):
         rest.post(f"{fields}/doomed/purge")
         with app.app_context(), tenant_context(company.tenant_id, db.session):
             keys = [o.key for o in list_objects()]
+        created: dict[str, int] = {}
         for key in keys:
             body = {"name": f"{key} of {company.slug}"}
             if key == "account":
                 body["tax_no"] = f"T-{company.slug}"
-            assert rest.post(f"{base}/records/{key}", json=body).status_code == 201, key
+            elif key == "product":
+                body["code"] = f"P-{company.slug}"  # required system fields
+            elif key == "quote_line":
+                continue  # written through their quote (_quote_with_lines)
+            elif key == "contract":
+                body.update(
+                    amount={"amount": "100", "currency": "CNY"},
+                    start_date="2026-01-01",
+                    end_date="2026-12-31",
+                )
+            response = rest.post(f"{base}/records/{key}", json=body)
+            assert response.status_code == 201, (key, response.get_json())
+            created[key] = response.get_json()["id"]
         team = rest.post(f"{base}/teams", json={"name": f"Team of {company.slug}"})
         assert team.status_code == 201, team.get_json()
+        thread = f"{base}/replies/account/{created['account']}"
+        reply = rest.post(thread, json={"body": f"Reply in {company.slug}"})
+        assert reply.status_code == 201, reply.get_json()
+        released = rest.post(
+            f"{base}/accounts/{created['account']}/release", json={"reason": "to the pool"}
+        )
+        assert released.status_code == 200, released.get_json()  # a pool event
+        _notification(app, company)
         _views_and_recent(app, company)
+        _plan_and_payment(rest, base, created["contract"])
+        _quote_with_lines(rest, base, created["quote"])
+        _lead_rules(rest, base, company.owner_id)
     drain_jobs()
     return a, b
+
+
+def _lead_rules(rest, base: str, owner_id: int) -> None:
+    """The lead assignment rule and a scoring rule (the opportunity stage table comes with
+    signup, and the opportunity created above has its first stage history row)."""
+    body = {"mode": "round_robin", "members": [owner_id]}
+    response = rest.put(f"{base}/settings/lead-assignment", json=body)
+    assert response.status_code == 200, response.get_json()
+    rules = [{"condition": "source:eq:website", "points": 10}]
+    response = rest.put(f"{base}/settings/lead-scoring", json={"rules": rules})
+    assert response.status_code == 202, response.get_json()
+
+
+def _quote_with_lines(rest, base: str, quote_id: int) -> None:
+    """A quote line, and the quote waiting for approval of its discount (an approval row)."""
+    line = {"name": "Line", "quantity": "1", "unit_price": "100", "discount": "50"}
+    response = rest.put(
+        f"{base}/quotes/{quote_id}/lines", json={"lines": [line]}, headers={"If-Match": '"v1"'}
+    )
+    assert response.status_code == 200, response.get_json()
+    response = rest.post(f"{base}/quotes/{quote_id}/submit", json={})
+    assert response.get_json()["quote"]["status"] == "pending_approval", response.get_json()
+
+
+def _plan_and_payment(rest, base: str, contract_id: int) -> None:
+    """A signed contract with a payment plan and a payment received."""
+    for action in ("submit", "approve"):
+        response = rest.post(f"{base}/contracts/{contract_id}/{action}", json={})
+        assert response.status_code == 200, response.get_json()
+    plan = [{"due_date": "2026-06-30", "amount": "100"}]
+    response = rest.put(f"{base}/contracts/{contract_id}/plan", json={"instalments": plan})
+    assert response.status_code == 200, response.get_json()
+    payment = {"amount": "40", "received_on": "2026-01-05"}
+    response = rest.post(f"{base}/contracts/{contract_id}/payments", json=payment)
+    assert response.status_code == 201, response.get_json()
+
+
+def _notification(app, company) -> None:
+    from tenants import notifications
+
+    with app.app_context(), tenant_context(company.tenant_id, db.session):
+        notifications.notify(company.owner_id, "pool.returned", params={"name": "x", "days": 1})
+        db.session.commit()
 
 
 def _views_and_recent(app, company) -> None:

@@ -72,9 +72,20 @@ def team_members(actor: Membership, *, below: bool) -> Sequence[int]:
     return _cached(f"team:{actor.user_id}:{below}", build)
 
 
+#: Tables every member reads whatever the role's data scope: the product catalogue belongs to
+#: the company, not to the salesperson who typed it in.
+UNSCOPED_TABLES = frozenset({"products"})
+
+
+def _table_name(column: Any) -> str | None:
+    table = getattr(column, "table", None)
+    table = getattr(table, "element", table)  # an aliased table (a lookup's join)
+    return getattr(table, "name", None)
+
+
 def scope_clause(owner_column: Any, actor: Membership | None) -> ColumnElement[bool] | None:
     """The condition on a record's owner for ``actor``'s role (``None``: everything)."""
-    if actor is None:
+    if actor is None or _table_name(owner_column) in UNSCOPED_TABLES:
         return None
     scope = data_scope(actor.role_key)
     if scope == DataScope.OWN:

@@ -8,10 +8,17 @@ from saas.extensions import api, csrf
 
 
 def register_api(app: Flask) -> None:
+    from saas.api.activities import bp as activities_bp
+    from saas.api.contracts import bp as contracts_bp
+    from saas.api.duplicates import bp as duplicates_bp
     from saas.api.imports import bp as imports_bp
+    from saas.api.leads import bp as leads_bp
     from saas.api.list_actions import bp as list_actions_bp
     from saas.api.metadata import bp as metadata_bp
+    from saas.api.pipeline import bp as pipeline_bp
+    from saas.api.pool import bp as pool_bp
     from saas.api.public import bp as public_bp
+    from saas.api.quotes import bp as quotes_bp
     from saas.api.records import bp as records_bp
     from saas.api.teams import bp as teams_bp
     from saas.api.tenant import bp as tenant_bp
@@ -29,6 +36,13 @@ def register_api(app: Flask) -> None:
     csrf.exempt(list_actions_bp)
     csrf.exempt(teams_bp)
     csrf.exempt(views_bp)
+    csrf.exempt(duplicates_bp)
+    csrf.exempt(pool_bp)
+    csrf.exempt(activities_bp)
+    csrf.exempt(contracts_bp)
+    csrf.exempt(quotes_bp)
+    csrf.exempt(leads_bp)
+    csrf.exempt(pipeline_bp)
     api.register_blueprint(public_bp, url_prefix="/api/v1")
     api.register_blueprint(tenant_bp, url_prefix="/api/v1/t/<slug>")
     api.register_blueprint(metadata_bp, url_prefix="/api/v1/t/<slug>")
@@ -37,3 +51,10 @@ def register_api(app: Flask) -> None:
     api.register_blueprint(list_actions_bp, url_prefix="/api/v1/t/<slug>")
     api.register_blueprint(teams_bp, url_prefix="/api/v1/t/<slug>")
     api.register_blueprint(views_bp, url_prefix="/api/v1/t/<slug>")
+    api.register_blueprint(duplicates_bp, url_prefix="/api/v1/t/<slug>")
+    api.register_blueprint(pool_bp, url_prefix="/api/v1/t/<slug>")
+    api.register_blueprint(activities_bp, url_prefix="/api/v1/t/<slug>")
+    api.register_blueprint(contracts_bp, url_prefix="/api/v1/t/<slug>")
+    api.register_blueprint(quotes_bp, url_prefix="/api/v1/t/<slug>")
+    api.register_blueprint(leads_bp, url_prefix="/api/v1/t/<slug>")
+    api.register_blueprint(pipeline_bp, url_prefix="/api/v1/t/<slug>")

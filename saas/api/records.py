@@ -6,6 +6,7 @@ from flask import g, request
 from marshmallow import INCLUDE, RAISE, Schema, fields
 
 from saas.api.blueprint import ApiBlueprint
+from saas.api.duplicates import ALLOW_PARAMETER, check_from_request, with_duplicates
 from saas.records import queries, services
 from tenants.models import WRITE_ROLES
 from tenants.resolution import attach_api_tenant, require_roles
@@ -105,13 +106,16 @@ def query_records(body: dict, object_key: str):
 
 
 @bp.post("/records/<object_key>")
-@bp.doc(security=SECURITY)
+@bp.doc(security=SECURITY, parameters=[ALLOW_PARAMETER])
 @require_writer
 @bp.arguments(RecordIn)
 @bp.response(201, description=RECORD_DOC)
 def create_record(body: dict, object_key: str):
-    """Create a record; the answer carries its ``ETag``."""
-    return _out(services.create_record(g.membership, object_key, body), 201)
+    """Create a record; the answer carries its ``ETag`` (and ``duplicates`` for a customer,
+    contact or lead that may duplicate others; ``409`` when the company blocks them)."""
+    check = check_from_request()
+    record = services.create_record(g.membership, object_key, body, duplicate_check=check)
+    return with_duplicates(_out(record, 201), check)
 
 
 @bp.get("/records/<object_key>/<int:record_id>")
@@ -126,7 +130,8 @@ def get_record(object_key: str, record_id: int):
 @bp.doc(
     security=SECURITY,
     parameters=[
-        {"in": "header", "name": "If-Match", "required": True, "schema": {"type": "string"}}
+        {"in": "header", "name": "If-Match", "required": True, "schema": {"type": "string"}},
+        ALLOW_PARAMETER,
     ],
 )
 @require_writer
@@ -135,7 +140,11 @@ def get_record(object_key: str, record_id: int):
 def update_record(body: dict, object_key: str, record_id: int):
     """Change some values. ``412`` with the current record when it changed meanwhile."""
     version = services.parse_version(request.headers.get("If-Match"))
-    return _out(services.update_record(g.membership, object_key, record_id, body, version))
+    check = check_from_request()
+    record = services.update_record(
+        g.membership, object_key, record_id, body, version, duplicate_check=check
+    )
+    return with_duplicates(_out(record), check)
 
 
 @bp.delete("/records/<object_key>/<int:record_id>")

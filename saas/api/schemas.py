@@ -83,6 +83,48 @@ class SettingsPatch(StrictSchema):
     default_locale = fields.String()
     timezone = fields.String()
     currency = fields.String()
+    duplicate_policy = fields.String(
+        metadata={"description": "warn (save and report possible duplicates) or block"}
+    )
+    pool_return_days = fields.Integer(
+        strict=True,
+        metadata={
+            "description": "Days without activity before an owned customer returns to the "
+            "public pool; 0: never"
+        },
+    )
+    pool_owner_cap = fields.Integer(
+        strict=True, metadata={"description": "Most customers one person may own; 0: no limit"}
+    )
+    pool_review_days = fields.Integer(
+        strict=True, metadata={"description": "Development window before review; 0: never"}
+    )
+    pool_exempt_stages = fields.List(
+        fields.String(), metadata={"description": "Lifecycle stages that never return"}
+    )
+    pool_reclaim_days = fields.Integer(
+        strict=True,
+        metadata={"description": "Days before someone may claim back a customer they gave up"},
+    )
+    quote_discount_threshold = fields.Decimal(
+        metadata={
+            "description": "Percent (0–100): a quote discounted more needs a manager's approval"
+        },
+    )
+
+
+class SettingsOut(TenantOut):
+    duplicate_policy = fields.String(
+        metadata={"description": "What saving a possible duplicate does: warn or block."}
+    )
+    pool_return_days = fields.Integer()
+    pool_owner_cap = fields.Integer()
+    pool_review_days = fields.Integer()
+    pool_exempt_stages = fields.List(fields.String())
+    pool_reclaim_days = fields.Integer()
+    quote_discount_threshold = fields.Decimal(
+        as_string=True, metadata={"description": "Quote discount needing approval, percent."}
+    )
 
 
 class ObjectOut(Schema):

@@ -17,8 +17,8 @@ from saas.api.schemas import (
     MemberOut,
     MemberPatch,
     MeOut,
+    SettingsOut,
     SettingsPatch,
-    TenantOut,
 )
 from saas.errors import DomainError
 from saas.web.helpers import base_url
@@ -92,16 +92,16 @@ def delete_invitation(invitation_id: int):
 
 @bp.get("/settings")
 @bp.doc(security=SECURITY)
-@bp.response(200, TenantOut)
+@bp.response(200, SettingsOut)
 def get_settings():
-    """Company name, default language, time zone and currency."""
+    """Company name, default language, time zone, currency and duplicate policy."""
     return g.tenant
 
 
 @bp.patch("/settings")
 @bp.doc(security=SECURITY)
 @bp.arguments(SettingsPatch)
-@bp.response(200, TenantOut)
+@bp.response(200, SettingsOut)
 def patch_settings(body: dict):
     """Change the company settings (owners and admins)."""
     return services.update_settings(g.membership, **body)

@@ -68,6 +68,7 @@ from custom_fields.types.base import unique_key
 from custom_fields.types.lookup import USER_TARGET
 from saas import tracked
 from saas.config import DATA_DIR
+from saas.crm import duplicates
 from saas.errors import DomainError, ValidationFailed
 from saas.extensions import db
 from saas.jobs import job
@@ -756,6 +757,7 @@ class Outcome:
     before: dict[str, Any] | None = None
     before_data: dict[str, Any] | None = None
     search: str | None = None  # the search text, when validation could work it out
+    duplicate_keys: frozenset[tuple[str, str]] | None = None  # (kind, key): saas.crm.duplicates
 
 
 def _choice_index(info: FieldInfo) -> dict[str, str]:
@@ -1062,6 +1064,8 @@ class Batches:
         )
         self._sequence: str | None = None
         self._reading = self._readers()
+        # Customers, contacts and leads: duplicate keys, and under "skip" possible duplicates.
+        self.duplicates = duplicates.ImportCheck.start(st.schema, the_plan.actor, the_plan.policy)
         # Numbers are given when writing: search text that holds one is made there too.
         self._late_search = bool(st.schema.name_pattern) or any(
             f.type == "auto_number" and f.searchable for f in st.schema.fields
@@ -1148,6 +1152,8 @@ class Batches:
             if outcome.key is not None and self._matched(outcome, found, hidden):
                 continue
             self._clean(outcome, cells)
+        if self.duplicates is not None:
+            self.duplicates.settle(outcomes, self._error)
         self._settle(outcomes, matching)
         if not self._late_search:
             # Here rather than in the writer, whose thread should mostly wait on the database.
@@ -1468,6 +1474,8 @@ class Batches:
                 changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
                 before[str(outcome.record_id)] = {k: old.get(k) for k in changed}
                 after[str(outcome.record_id)] = {k: new.get(k) for k in changed}
+        if self.duplicates is not None:
+            self.duplicates.write(creates, updates)
         if creates or updates:
             audit.record(
                 "records.imported",

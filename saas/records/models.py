@@ -77,9 +77,19 @@ class RecordColumns(TenantScoped):
 
 
 class Account(RecordColumns, db.Model):
-    """A customer (客户)."""
+    """A customer (客户). Its owner works it exclusively; without one it is in the public pool
+    (``saas.crm.pool``), which also keeps the four dates below."""
 
     __tablename__ = "accounts"
+
+    #: When the current owner got it (creation, claim, assignment or transfer).
+    owned_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: The latest follow-up logged against it; the return-to-pool clock starts here.
+    last_activity_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: When it went into the pool; set only while it has no owner.
+    pool_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: When its development window ran out without a deal (reset by a change of owner).
+    review_flagged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Contact(RecordColumns, db.Model):

@@ -30,6 +30,7 @@ from custom_fields.query.scope import scope_clause
 from custom_fields.types import Context, FieldValueError
 from custom_fields.types.auto_number import period, render
 from custom_fields.types.base import unique_key
+from saas.crm import activities, contracts, duplicates, leads, pipeline, pool, quotes
 from saas.errors import DomainError, ValidationFailed
 from saas.extensions import db
 from saas.records import search
@@ -256,6 +257,11 @@ def _clean(
                 system["name"] = raw.strip()
             continue
         if key == "owner_id":
+            if pool.starts_in_pool(st.schema.key, actor, raw, creating=current is None):
+                system["owner_id"] = None  # a customer created straight into the public pool
+                continue
+            if leads.is_auto_owner(st.schema.key, raw, creating=current is None):
+                continue  # the company's assignment rule picks the owner (saas.crm.leads)
             try:
                 system["owner_id"] = _check_owner(raw, members)
             except FieldValueError as exc:
@@ -318,8 +324,15 @@ def _clean(
                     other=other.spec.label(ctx.locale) if other else controlling,
                 )
                 errors[info.key] = [_named(info, message, ctx)]
+    # A contract's status moves only through its actions (saas.crm.contracts).
+    for key, messages in contracts.record_errors(
+        st.schema.key, current.data if current is not None else None, data
+    ).items():
+        errors.setdefault(key, messages)
     if errors:
         raise ValidationFailed(errors)
+    # Quote totals, lines and quotes past draft are not the forms' to change; products unique.
+    quotes.check_record(st.schema, payload, system, data, current)
     return system, data
 
 
@@ -401,7 +414,16 @@ def _require_writer(actor: Membership) -> None:
         raise Forbidden(_("Your role does not allow changing records."))
 
 
-def create_record(actor: Membership, object_key: str, payload: Mapping[str, Any]) -> RecordColumns:
+def create_record(
+    actor: Membership,
+    object_key: str,
+    payload: Mapping[str, Any],
+    *,
+    duplicate_check: duplicates.Check | None = None,
+    commit: bool = True,
+) -> RecordColumns:
+    """Create a record; ``duplicate_check`` applies the company's duplicate policy to it;
+    ``commit=False`` leaves it flushed in the caller's transaction."""
     _require_writer(actor)
     st = store(object_key)
     system, data = _clean(st, payload, actor, current=None)
@@ -417,10 +439,17 @@ def create_record(actor: Membership, object_key: str, payload: Mapping[str, Any]
         record.object_id = st.schema.id
     _assign_numbers(st, record)
     record.search_text = search.record_text(st.schema, record.name, record.data)
+    leads.before_save(st, record, actor, payload, None)  # automatic owner, score
+    pipeline.before_save(st, record, actor, payload, None)  # stage probability, lost reason
+    activities.on_save(st.schema.key, record)  # a done activity keeps when it was done
+    pool.on_save(st.schema.key, record, actor)  # ownership dates, activity clocks
     db.session.add(record)
     db.session.flush()
     try:
         _claim_unique(st, record, None)
+        duplicates.after_write(st, record, actor, before=None, check=duplicate_check)
+        leads.after_save(st, record, actor, None)  # the owner hears of a lead given to them
+        pipeline.after_save(st, record, actor, None)  # stage history, after-sale follow-ups
     except DomainError:
         db.session.rollback()
         raise
@@ -430,7 +459,10 @@ def create_record(actor: Membership, object_key: str, payload: Mapping[str, Any]
         record.id,
         after=audited_values(record),
     )
-    db.session.commit()
+    if commit:
+        db.session.commit()
+    else:
+        db.session.flush()  # one step of a larger unit of work (lead conversion, follow-ups)
     return record
 
 
@@ -463,8 +495,11 @@ def update_record(
     record_id: int,
     payload: Mapping[str, Any],
     expected_version: int,
+    *,
+    duplicate_check: duplicates.Check | None = None,
 ) -> RecordColumns:
-    """Apply a change if nobody changed the record since ``expected_version``."""
+    """Apply a change if nobody changed the record since ``expected_version``;
+    ``duplicate_check`` applies the company's duplicate policy to the values it brings in."""
     _require_writer(actor)
     st = store(object_key)
     record = get_record(object_key, record_id)
@@ -483,8 +518,17 @@ def update_record(
     record.updated_by = actor.user_id
     record.updated_at = func.now()
     try:
+        leads.before_save(st, record, actor, payload, (before["owner_id"], before_data))
+        pipeline.before_save(st, record, actor, payload, (before["owner_id"], before_data))
+        activities.on_save(st.schema.key, record, before_data)
+        pool.on_save(st.schema.key, record, actor, (before["owner_id"], before_data))
         db.session.flush()
         _claim_unique(st, record, before_data)
+        duplicates.after_write(
+            st, record, actor, before=(before["name"], before_data), check=duplicate_check
+        )
+        leads.after_save(st, record, actor, (before["owner_id"], before_data))
+        pipeline.after_save(st, record, actor, (before["owner_id"], before_data))
     except StaleDataError as exc:
         db.session.rollback()
         raise StaleVersion(
@@ -513,7 +557,9 @@ def delete_record(actor: Membership, object_key: str, record_id: int) -> None:
     restore can never create a duplicate."""
     _require_writer(actor)
     record = get_record(object_key, record_id)
+    quotes.before_delete(object_key, record, actor.user_id)
     record.deleted_at = func.now()
+    duplicates.after_delete(object_key, record.id)
     audit.record("record.deleted", object_key, record.id, before={"name": record.name})
     db.session.commit()
 
@@ -521,7 +567,9 @@ def delete_record(actor: Membership, object_key: str, record_id: int) -> None:
 def restore_record(actor: Membership, object_key: str, record_id: int) -> RecordColumns:
     _require_writer(actor)
     record = get_record(object_key, record_id, deleted=True)
+    quotes.before_restore(object_key, record, actor.user_id)
     record.deleted_at = None
+    duplicates.after_restore(object_key, record)
     audit.record("record.restored", object_key, record.id, after={"name": record.name})
     db.session.commit()
     return record

@@ -6,15 +6,18 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    DecimalField,
     EmailField,
     HiddenField,
+    IntegerField,
     PasswordField,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 LOCALE_CHOICES = [SelectChoice("zh_CN", "简体中文"), SelectChoice("en", "English")]
 
@@ -86,6 +89,42 @@ class SettingsForm(FlaskForm):
     default_locale = SelectField(_l("Default language"), choices=LOCALE_CHOICES)
     timezone = StringField(_l("Time zone"), validators=[DataRequired(), Length(max=64)])
     currency = SelectField(_l("Currency"))
+    # Left out of a post: the policy stays as it is (the service checks the value).
+    duplicate_policy = SelectField(
+        _l("Possible duplicate customers, contacts and leads"),
+        choices=[
+            SelectChoice("warn", _l("Warn, and save when the person confirms")),
+            SelectChoice("block", _l("Refuse (owners and administrators may still save)")),
+        ],
+        validate_choice=False,
+    )
+    # The public pool's rules (saas.crm.pool checks them too); left out of a post: unchanged.
+    pool_return_days = IntegerField(
+        _l("Days without activity before a customer returns to the public pool"),
+        validators=[Optional(), NumberRange(min=0, max=3650)],
+    )
+    pool_exempt_stages = SelectMultipleField(
+        _l("Lifecycle stages that never return to the pool"), validate_choice=False
+    )
+    pool_owner_cap = IntegerField(
+        _l("Most customers one salesperson may own"),
+        validators=[Optional(), NumberRange(min=0, max=100_000)],
+    )
+    pool_review_days = IntegerField(
+        _l("Days of the development window before review"),
+        validators=[Optional(), NumberRange(min=0, max=3650)],
+    )
+    pool_reclaim_days = IntegerField(
+        _l("Days before someone may claim back a customer they gave up"),
+        validators=[Optional(), NumberRange(min=0, max=365)],
+    )
+    #: Sent by the settings page, so that no stage ticked means "none" rather than "unchanged".
+    pool_fields = HiddenField(default="1")
+    quote_discount_threshold = DecimalField(
+        _l("Quote discount needing approval (%)"),
+        places=2,
+        validators=[Optional(), NumberRange(min=0, max=100)],
+    )
 
 
 class ObjectForm(FlaskForm):

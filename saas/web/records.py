@@ -34,6 +34,7 @@ from custom_fields import layouts, types
 from custom_fields.definitions import FieldInfo
 from custom_fields.errors import NotFound
 from custom_fields.types.lookup import USER_TARGET
+from saas.crm import duplicates
 from saas.errors import DomainError, ValidationFailed
 from saas.extensions import db
 from saas.records import services
@@ -542,10 +543,12 @@ def _render_form(
     version: int | None,
     general: list[str] | None = None,
     conflict: dict[str, Any] | None = None,
+    possible_duplicates: duplicates.DuplicateFound | None = None,
     status: int = 200,
 ):
     return render_template(
         "records/form.html",
+        possible_duplicates=possible_duplicates,
         schema=st.schema,
         record=record,
         sections=sections,
@@ -577,8 +580,22 @@ def create(object_key: str):
         payload["name"] = system.name
     if system.owner_id:
         payload["owner_id"] = system.owner_id
+    # Possible duplicates are shown before saving; ticking "Save anyway" saves (see the policy).
+    check = duplicates.Check(allow=request.form.get("save_anyway") == "1", confirm=True)
     try:
-        record = services.create_record(g.membership, object_key, payload)
+        record = services.create_record(g.membership, object_key, payload, duplicate_check=check)
+    except duplicates.DuplicateFound as err:
+        db.session.rollback()
+        return _render_form(
+            st,
+            sections,
+            inputs,
+            system,
+            record=None,
+            version=None,
+            possible_duplicates=err,
+            status=err.status,
+        )
     except DomainError as err:
         db.session.rollback()
         general = _attach_errors(err, inputs, system)
@@ -632,8 +649,23 @@ def edit(object_key: str, record_id: int):
     if owner_id and owner_id != system.owner_id:
         payload["owner_id"] = owner_id
     system.name, system.owner_id = name, owner_id or system.owner_id
+    check = duplicates.Check(allow=request.form.get("save_anyway") == "1", confirm=True)
     try:
-        record = services.update_record(g.membership, object_key, record_id, payload, version)
+        record = services.update_record(
+            g.membership, object_key, record_id, payload, version, duplicate_check=check
+        )
+    except duplicates.DuplicateFound as err:
+        db.session.rollback()
+        return _render_form(
+            st,
+            sections,
+            inputs,
+            system,
+            record=record,
+            version=version,
+            possible_duplicates=err,
+            status=err.status,
+        )
     except StaleVersion as err:
         db.session.rollback()
         conflict = _conflict(st, object_key, record_id)

@@ -10,6 +10,7 @@ from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
 from custom_fields.services import list_objects
+from saas.crm import activities, pool
 from saas.errors import DomainError
 from saas.web.forms import (
     AcceptInviteForm,
@@ -37,7 +38,10 @@ def _role_choices() -> list[SelectChoice]:
 @bp.get("/")
 def home():
     return render_template(
-        "tenant/home.html", objects=list_objects(), member_count=len(services.members())
+        "tenant/home.html",
+        objects=list_objects(),
+        member_count=len(services.members()),
+        reminders=activities.reminders(g.membership),  # shown first after login
     )
 
 
@@ -184,6 +188,7 @@ def revoke_token(token_id: int):
 def settings():
     form = SettingsForm(obj=g.tenant if request.method == "GET" else None)
     form.currency.choices = [SelectChoice(c, c) for c in services.SUPPORTED_CURRENCIES]
+    form.pool_exempt_stages.choices = pool.stage_choices(str(get_locale() or "en"))
     if form.validate_on_submit():
         try:
             services.update_settings(
@@ -192,6 +197,13 @@ def settings():
                 default_locale=form.default_locale.data,
                 timezone=form.timezone.data,
                 currency=form.currency.data,
+                duplicate_policy=form.duplicate_policy.data or None,
+                pool_return_days=form.pool_return_days.data,
+                pool_owner_cap=form.pool_owner_cap.data,
+                pool_review_days=form.pool_review_days.data,
+                pool_exempt_stages=form.pool_exempt_stages.data if form.pool_fields.data else None,
+                pool_reclaim_days=form.pool_reclaim_days.data,
+                quote_discount_threshold=form.quote_discount_threshold.data,
             )
         except DomainError as err:
             attach_errors(form, err)
