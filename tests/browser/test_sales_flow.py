@@ -83,9 +83,12 @@ def test_register_visit_quote_approval_and_pool(
     row.locator("[data-field='discount']").fill("15")
     expect(page.locator("[data-needs-approval]")).to_be_visible()
     page.get_by_test_id("save-lines").click()
+    # The saved quote (not the live preview): version 2, with its line.
+    expect(page.get_by_test_id("record-version")).to_have_text("Version 2")
     # 10 × 1,000 less 15 % = 8,500 net, 13 % tax: 9,605.00.
     expect(page.get_by_test_id("quote-total")).to_contain_text("9,605.00")
     page.get_by_test_id("quote-submit").click()
+    expect(page.get_by_test_id("quote-submit-form")).to_be_visible()
     page.get_by_test_id("quote-submit-submit").click()
     status = page.get_by_test_id("quote-status")
     expect(status).to_have_attribute("data-status", "pending_approval")
@@ -97,6 +100,7 @@ def test_register_visit_quote_approval_and_pool(
     boss.goto(f"/t/{company.slug}/quotes/approvals")
     boss.once("dialog", lambda dialog: dialog.accept())
     boss.locator("[data-testid^='approve-']").first.click()
+    expect(boss.locator("[data-testid^='approve-']")).to_have_count(0)  # nothing left waiting
     boss.goto(quote_url)
     expect(boss.get_by_test_id("quote-status")).to_have_attribute("data-status", "approved")
     page.reload()
