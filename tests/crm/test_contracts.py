@@ -526,17 +526,17 @@ def test_two_payments_at_once_both_count(app, desk):
     errors: list[BaseException] = []
 
     def pay(amount: str) -> None:
-        try:
-            with app.test_request_context(), tenant_context(desk.tid, db.session, desk.alice_id):
+        with app.test_request_context(), tenant_context(desk.tid, db.session, desk.alice_id):
+            try:
                 actor = desk.actor(desk.alice_id)
                 barrier.wait(timeout=10)
                 contracts.record_payment(
                     actor, cid, {"amount": amount, "received_on": "2026-01-05"}
                 )
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            db.session.remove()
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                db.session.remove()  # this thread's session, while its app context is current
 
     threads = [threading.Thread(target=pay, args=(a,)) for a in ("123.45", "200.00")]
     for t in threads:
