@@ -164,10 +164,12 @@ def _register_blueprints(app: Flask) -> None:
     from saas.web.leads import bp as leads_bp
     from saas.web.list_actions import bp as list_actions_bp
     from saas.web.lookups import bp as lookups_bp
+    from saas.web.merge import bp as merge_bp
     from saas.web.pipeline import bp as pipeline_bp
     from saas.web.pool import bp as pool_bp
     from saas.web.quotes import bp as quotes_bp
     from saas.web.records import bp as records_bp
+    from saas.web.related import bp as related_bp
     from saas.web.teams import bp as teams_bp
     from saas.web.tenant import bp as tenant_bp
 
@@ -186,6 +188,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(quotes_bp)
     app.register_blueprint(leads_bp)
     app.register_blueprint(pipeline_bp)
+    app.register_blueprint(merge_bp)
+    app.register_blueprint(related_bp)
     register_api(app)
 
 

@@ -145,6 +145,7 @@ PERIODIC: tuple[tuple[str, int], ...] = (
     ("saas.crm.pool.schedule_sweeps", 3600),
     ("saas.crm.contracts.schedule_daily", 3600),
     ("saas.crm.quotes.schedule_expiry", 3600),
+    ("saas.records.retention.schedule_bin_purges", 3600),
 )
 
 

@@ -60,6 +60,9 @@ class Tenant(db.Model):
     quote_discount_threshold: Mapped[Decimal] = mapped_column(
         Numeric(5, 2), default=Decimal(10), server_default="10"
     )
+    #: Days a deleted record stays in the recycle bin before the daily purge removes it for
+    #: good (0: kept until someone restores or purges it; ``saas.records.retention``).
+    recycle_days: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
     #: After-sale follow-ups of a won deal, due this long after it was won (ISO 8601
     #: durations: ``P7D``, ``P2W``, ``P1M``, ``P1Y``; ``saas.crm.pipeline``). Empty: none.
     followup_offsets: Mapped[list[str]] = mapped_column(
@@ -251,7 +254,11 @@ class AuditEvent(TenantScoped, db.Model):
     """Who did what to which record, with the values before and after."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_events_tenant_at", "tenant_id", "at"),)
+    __table_args__ = (
+        Index("ix_audit_events_tenant_at", "tenant_id", "at"),
+        # One record's history is one index read (saas.records.history).
+        Index("ix_audit_events_target", "tenant_id", "target_type", "target_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

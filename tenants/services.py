@@ -626,6 +626,7 @@ def update_settings(
     pool_exempt_stages: list[str] | None = None,
     pool_reclaim_days: int | None = None,
     quote_discount_threshold: Decimal | str | int | None = None,
+    recycle_days: int | None = None,
 ) -> Tenant:
     from saas.crm import pool  # the public pool's rules are checked where they are applied
 
@@ -640,6 +641,7 @@ def update_settings(
         "duplicate_policy": tenant.duplicate_policy,
         **pool.settings_of(tenant),
         "quote_discount_threshold": str(tenant.quote_discount_threshold),
+        "recycle_days": tenant.recycle_days,
     }
     if name is not None:
         name = name.strip()
@@ -686,6 +688,12 @@ def update_settings(
             ]
         else:
             tenant.quote_discount_threshold = threshold
+    if recycle_days is not None:
+        valid = isinstance(recycle_days, int) and not isinstance(recycle_days, bool)
+        if not valid or not 0 <= recycle_days <= 3650:
+            errors["recycle_days"] = [_("Enter a whole number of days from 0 to 3650.")]
+        else:
+            tenant.recycle_days = recycle_days
     if errors:
         db.session.rollback()
         raise ValidationFailed(errors)
@@ -697,6 +705,7 @@ def update_settings(
         "duplicate_policy": tenant.duplicate_policy,
         **pool.settings_of(tenant),
         "quote_discount_threshold": str(tenant.quote_discount_threshold),
+        "recycle_days": tenant.recycle_days,
     }
     if after != before:
         audit.record("tenant.settings_changed", "tenant", tenant.id, before=before, after=after)

@@ -92,6 +92,9 @@ FORM_BODIES = {
     "leads.assign": {"user_id": "1"},
     "leads.convert": {"account-name": "A probe", "contact-name": "A probe"},
     "pipeline.move": {"stage": "lost", "version": "1", "lost_reason": "hijacked"},
+    "tenant.transfer_records": {"to_user_id": "1", "objects": "account", "confirmed": "1"},
+    # A merge names its records in the body: another company's ids are unknown records.
+    "merge.run": {"survivor": "1", "ids": ["1", "2"], "confirm": "1", "version-1": "1"},
 }
 API_BODIES = {
     "api_metadata.convert_field": {"type": "integer", "clear_failures": True},
@@ -136,6 +139,13 @@ API_BODIES = {
     "api_quotes.reject_quote": {"comment": "hijacked"},
     "api_leads.assign": {"user_id": 1},
     "api_leads.convert": {"opportunity": {}},
+    "api_history.transfer_records": {"to_user_id": 1},
+    "api_merge.preview": {"survivor": 1, "others": [2]},
+    "api_merge.merge_records": {
+        "survivor": 1,
+        "others": [2],
+        "expected_versions": {"1": 1, "2": 1},
+    },
 }
 ALLOWED_STATUSES = {400, 401, 403, 404, 405}
 
@@ -373,7 +383,7 @@ def _params_for(rule, b: TenantB) -> dict[str, object]:
         "opportunity_id": b.opportunity_id,
     }
     # Names that exist in every tenant: on their own they point at A's data, not B's.
-    shared = {"object_key": "account", "role_key": "manager"}
+    shared = {"object_key": "account", "role_key": "manager", "kind": "activities"}
     values = {}
     for name in rule.arguments:
         if name == "slug":
@@ -390,7 +400,7 @@ def _params_for(rule, b: TenantB) -> dict[str, object]:
 
 
 def _b_specific(params: dict[str, object]) -> bool:
-    return any(name not in {"object_key", "role_key"} for name in params)
+    return any(name not in {"object_key", "role_key", "kind"} for name in params)
 
 
 def _markers(b: TenantB) -> list[str]:

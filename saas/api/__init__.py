@@ -11,15 +11,18 @@ def register_api(app: Flask) -> None:
     from saas.api.activities import bp as activities_bp
     from saas.api.contracts import bp as contracts_bp
     from saas.api.duplicates import bp as duplicates_bp
+    from saas.api.history import bp as history_bp
     from saas.api.imports import bp as imports_bp
     from saas.api.leads import bp as leads_bp
     from saas.api.list_actions import bp as list_actions_bp
+    from saas.api.merge import bp as merge_bp
     from saas.api.metadata import bp as metadata_bp
     from saas.api.pipeline import bp as pipeline_bp
     from saas.api.pool import bp as pool_bp
     from saas.api.public import bp as public_bp
     from saas.api.quotes import bp as quotes_bp
     from saas.api.records import bp as records_bp
+    from saas.api.related import bp as related_bp
     from saas.api.teams import bp as teams_bp
     from saas.api.tenant import bp as tenant_bp
     from saas.api.views import bp as views_bp
@@ -43,6 +46,9 @@ def register_api(app: Flask) -> None:
     csrf.exempt(quotes_bp)
     csrf.exempt(leads_bp)
     csrf.exempt(pipeline_bp)
+    csrf.exempt(related_bp)
+    csrf.exempt(history_bp)
+    csrf.exempt(merge_bp)
     api.register_blueprint(public_bp, url_prefix="/api/v1")
     api.register_blueprint(tenant_bp, url_prefix="/api/v1/t/<slug>")
     api.register_blueprint(metadata_bp, url_prefix="/api/v1/t/<slug>")
@@ -58,3 +64,6 @@ def register_api(app: Flask) -> None:
     api.register_blueprint(quotes_bp, url_prefix="/api/v1/t/<slug>")
     api.register_blueprint(leads_bp, url_prefix="/api/v1/t/<slug>")
     api.register_blueprint(pipeline_bp, url_prefix="/api/v1/t/<slug>")
+    api.register_blueprint(related_bp, url_prefix="/api/v1/t/<slug>")
+    api.register_blueprint(history_bp, url_prefix="/api/v1/t/<slug>")
+    api.register_blueprint(merge_bp, url_prefix="/api/v1/t/<slug>")

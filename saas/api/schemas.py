@@ -111,6 +111,12 @@ class SettingsPatch(StrictSchema):
             "description": "Percent (0–100): a quote discounted more needs a manager's approval"
         },
     )
+    recycle_days = fields.Integer(
+        strict=True,
+        metadata={
+            "description": "Days deleted records stay in the recycle bin (1–3650); 0: forever"
+        },
+    )
 
 
 class SettingsOut(TenantOut):
@@ -124,6 +130,9 @@ class SettingsOut(TenantOut):
     pool_reclaim_days = fields.Integer()
     quote_discount_threshold = fields.Decimal(
         as_string=True, metadata={"description": "Quote discount needing approval, percent."}
+    )
+    recycle_days = fields.Integer(
+        metadata={"description": "Days deleted records stay in the recycle bin; 0: forever."}
     )
 
 

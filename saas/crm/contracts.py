@@ -724,7 +724,7 @@ def transition(
             f"contract.{_PAST[action_name]}",
             "contract",
             contract.id,
-            before={"status": current},
+            before={"status": current, **dict.fromkeys(extra)},  # signed_on was empty
             after=after,
         )
         _tell_owner(actor, contract, action_name, note)

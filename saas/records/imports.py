@@ -79,7 +79,7 @@ from tenants import audit
 from tenants import services as tenant_services
 from tenants.context import current_tenant_id, tenant_context
 from tenants.errors import Forbidden
-from tenants.models import ADMIN_ROLES, WRITE_ROLES, Membership, Tenant
+from tenants.models import ADMIN_ROLES, WRITE_ROLES, AuditEvent, Membership, Tenant
 
 #: The largest file accepted.
 MAX_BYTES = 20 * 1024 * 1024
@@ -1490,6 +1490,31 @@ class Batches:
                 },
                 actor_user_id=self.actor_id,
             )
+            # One event per record as well, so that a record's history reads it by its id.
+            per_record = [
+                {
+                    "tenant_id": tenant_id,
+                    "actor_user_id": self.actor_id,
+                    "action": "record.imported",
+                    "target_type": st.schema.key,
+                    "target_id": str(o.record_id),
+                    "before": None,
+                    "after": {**o.system, **o.data, "_import": self.import_id},
+                }
+                for o in creates
+            ] + [
+                {
+                    "tenant_id": tenant_id,
+                    "actor_user_id": self.actor_id,
+                    "action": "record.imported",
+                    "target_type": st.schema.key,
+                    "target_id": record_id,
+                    "before": before[record_id],
+                    "after": {**after[record_id], "_import": self.import_id},
+                }
+                for record_id in after
+            ]
+            db.session.execute(insert(AuditEvent.__table__), per_record)
 
 
 @dataclass

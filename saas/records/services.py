@@ -497,9 +497,13 @@ def update_record(
     expected_version: int,
     *,
     duplicate_check: duplicates.Check | None = None,
+    commit: bool = True,
+    via: str | None = None,
 ) -> RecordColumns:
     """Apply a change if nobody changed the record since ``expected_version``;
-    ``duplicate_check`` applies the company's duplicate policy to the values it brings in."""
+    ``duplicate_check`` applies the company's duplicate policy to the values it brings in;
+    ``commit=False`` leaves it flushed in the caller's transaction (a merge); ``via`` names the
+    workflow that made the change in its audit event (``_via``)."""
     _require_writer(actor)
     st = store(object_key)
     record = get_record(object_key, record_id)
@@ -546,9 +550,12 @@ def update_record(
             object_key,
             record.id,
             before={k: before.get(k) for k in sorted(changed)},
-            after={k: after.get(k) for k in sorted(changed)},
+            after={k: after.get(k) for k in sorted(changed)} | ({"_via": via} if via else {}),
         )
-    db.session.commit()
+    if commit:
+        db.session.commit()
+    else:
+        db.session.flush()
     return record
 
 
@@ -567,6 +574,9 @@ def delete_record(actor: Membership, object_key: str, record_id: int) -> None:
 def restore_record(actor: Membership, object_key: str, record_id: int) -> RecordColumns:
     _require_writer(actor)
     record = get_record(object_key, record_id, deleted=True)
+    from saas.crm import merge  # imports this module
+
+    merge.before_restore(record)  # a merged record lives on in its survivor
     quotes.before_restore(object_key, record, actor.user_id)
     record.deleted_at = None
     duplicates.after_restore(object_key, record)

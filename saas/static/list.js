@@ -636,6 +636,8 @@
       if (allMatching) countLabel.textContent = fmt(T.allSelected, { n: Number(selectAll.dataset.count).toLocaleString() });
       else countLabel.textContent = n === 1 ? T.selectedOne : fmt(T.selectedMany, { n });
       if (selectAll) selectAll.hidden = allMatching || n !== checks.length;
+      const merge = bulk.querySelector("[data-bulk-merge]"); // 2–5 rows: compare and merge them
+      if (merge) merge.hidden = allMatching || n < 2 || n > 5;
     }
     checks.forEach((box) =>
       box.addEventListener("change", () => {

@@ -125,6 +125,10 @@ class SettingsForm(FlaskForm):
         places=2,
         validators=[Optional(), NumberRange(min=0, max=100)],
     )
+    recycle_days = IntegerField(
+        _l("Days deleted records stay in the recycle bin"),
+        validators=[Optional(), NumberRange(min=0, max=3650)],
+    )
 
 
 class ObjectForm(FlaskForm):

@@ -37,7 +37,7 @@ from custom_fields.types.lookup import USER_TARGET
 from saas.crm import duplicates
 from saas.errors import DomainError, ValidationFailed
 from saas.extensions import db
-from saas.records import services
+from saas.records import history, retention, services
 from saas.records import views as saved_views
 from saas.records.errors import StaleVersion
 from saas.web import lists
@@ -562,6 +562,35 @@ def _render_form(
     ), status
 
 
+def _prefill(inputs: dict[str, Input], args: MultiDict) -> None:
+    """Values given in the URL (``/o/contact/new?account=42`` from a customer's page), checked
+    like form input: a value the field refuses, or a record the person cannot see, is dropped."""
+    ctx = services.context()
+    for key, inp in inputs.items():
+        raw = args.get(key, "").strip()
+        if not raw or not inp.sends or inp.widget in ("multiselect", "currency"):
+            continue
+        try:
+            value = types.get(inp.info.type).clean(raw, inp.info.spec, ctx)
+        except types.FieldValueError:
+            continue
+        if value is None:
+            continue
+        if inp.info.type == "lookup":
+            target = inp.info.spec.options.get("target", "")
+            if target != USER_TARGET:
+                try:
+                    name = services.get_record(target, int(value)).name or f"#{value}"
+                except (DomainError, ValueError):
+                    continue
+                inp.display = name
+                if inp.widget == "lookup" and str(value) not in {v for v, _l in inp.choices}:
+                    inp.choices.append((str(value), name))
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        inp.value = inp.orig_value = str(value)
+
+
 @bp.route("/new", methods=["GET", "POST"])
 @require_writer
 def create(object_key: str):
@@ -570,6 +599,7 @@ def create(object_key: str):
     inputs = build_inputs(st, sections, None, {})
     system = SystemInputs(owner_id=str(g.membership.user_id))
     if request.method == "GET":
+        _prefill(inputs, request.args)
         return _render_form(st, sections, inputs, system, record=None, version=None)
     if not ConfirmForm().validate_on_submit():
         abort(400)
@@ -724,6 +754,7 @@ def recycle_bin(object_key: str):
         cursor=cursor,
         next_cursor=next_cursor,
         confirm=ConfirmForm(),
+        recycle_days=retention.retention_days(),
     )
 
 
@@ -736,3 +767,43 @@ def restore(object_key: str, record_id: int):
     record = services.restore_record(g.membership, object_key, record_id)
     flash(_("“%(name)s” was restored.", name=record.name), "success")
     return redirect(url_for(".detail", object_key=object_key, record_id=record.id))
+
+
+# --- history and removal for good ----------------------------------------------------------
+
+
+@bp.context_processor
+def _history_helpers() -> dict[str, Any]:
+    def record_history(object_key: str, record_id: int) -> dict[str, Any]:
+        """The first page of the record's history for its page's panel."""
+        entries, next_cursor = history.history(g.membership, object_key, record_id)
+        return {"entries": entries, "next_cursor": next_cursor}
+
+    return {"record_history": record_history}
+
+
+@bp.get("/<int:record_id>/history")
+def record_history(object_key: str, record_id: int):
+    """The record's history page by page ("Show more" of the record page's panel)."""
+    st = _store(object_key)
+    record = services.get_record(object_key, record_id)
+    entries, next_cursor = history.history(g.membership, object_key, record_id, _cursor())
+    return render_template(
+        "records/_history_page.html",
+        schema=st.schema,
+        record=record,
+        entries=entries,
+        next_cursor=next_cursor,
+    )
+
+
+@bp.post("/<int:record_id>/purge")
+def purge(object_key: str, record_id: int):
+    """Remove a record from the recycle bin for good (owners and admins, after confirming)."""
+    record = services.get_record(object_key, record_id, deleted=True)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    name = record.name
+    retention.purge_record(g.membership, object_key, record_id)
+    flash(_("“%(name)s” was removed for good.", name=name), "info")
+    return redirect(url_for(".recycle_bin", object_key=object_key))

@@ -4,13 +4,13 @@ outbox and audit trail."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
-from flask_babel import get_locale
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
 from custom_fields.services import list_objects
-from saas.crm import activities, pool
+from saas.crm import activities, pool, transfer
 from saas.errors import DomainError
 from saas.web.forms import (
     AcceptInviteForm,
@@ -104,6 +104,17 @@ def deactivate(user_id: int):
         abort(400)
     services.set_member_status(g.membership, user_id, active=False)
     flash(_("The user has been deactivated."), "info")
+    owned = sum(transfer.owned_counts(g.membership, user_id).values())
+    if owned:  # offer to hand their records over to a colleague straight away
+        flash(
+            ngettext(
+                "They still own %(num)d record: transfer it to a colleague.",
+                "They still own %(num)d records: transfer them to a colleague.",
+                owned,
+            ),
+            "warning",
+        )
+        return redirect(url_for("tenant.transfer_records", user_id=user_id))
     return redirect(url_for("tenant.users"))
 
 
@@ -115,6 +126,75 @@ def reactivate(user_id: int):
     services.set_member_status(g.membership, user_id, active=True)
     flash(_("The user has been reactivated."), "success")
     return redirect(url_for("tenant.users"))
+
+
+@bp.route("/users/<int:user_id>/transfer", methods=["GET", "POST"])
+@require_admin
+def transfer_records(user_id: int):
+    """Transfer a member's records: choose the receiver and objects (with counts), confirm,
+    then move them (a job above 200 records)."""
+    source = services.membership(user_id)
+    if source is None:
+        abort(404)
+    counts = transfer.owned_counts(g.membership, user_id)
+    locale = str(get_locale() or "en")
+    labels = {s.key: s.plural(locale) for s in transfer.objects()}
+    receivers = [m for m in services.members() if m.is_active and m.user_id != user_id]
+    form = ConfirmForm()
+    chosen = request.form.getlist("objects") if request.method == "POST" else []
+    to_raw = request.form.get("to_user_id", "")
+    errors: list[str] = []
+    stage = "choose"
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        try:
+            to_user_id = int(to_raw)
+        except ValueError:
+            to_user_id = 0
+        keys = [k for k in chosen if k in labels]
+        try:
+            if request.form.get("confirmed") == "1":
+                result = transfer.transfer_all(g.membership, user_id, to_user_id, keys or None)
+                if isinstance(result, dict):
+                    flash(
+                        ngettext(
+                            "%(num)d record transferred.",
+                            "%(num)d records transferred.",
+                            result["total"],
+                        ),
+                        "success",
+                    )
+                else:
+                    flash(_("The transfer is running: you can follow it on this page."), "info")
+                    return redirect(
+                        url_for("tenant.transfer_records", user_id=user_id, job=result.id)
+                    )
+                return redirect(url_for("tenant.users"))
+            transfer.transfer_preview(g.membership, user_id, to_user_id, keys or None)
+            stage = "confirm"
+        except DomainError as err:
+            messages = getattr(err, "errors", None) or {"": [err.message]}
+            errors = [m for ms in messages.values() for m in ms]
+    job = None
+    if request.args.get("job"):
+        try:
+            job = transfer.transfer_job(g.membership, request.args["job"])
+        except DomainError:
+            job = None
+    return render_template(
+        "tenant/transfer.html",
+        source=source,
+        counts=counts,
+        labels=labels,
+        receivers=receivers,
+        chosen=chosen or [k for k, n in counts.items() if n],
+        to_user_id=to_raw,
+        stage=stage,
+        errors=errors,
+        form=form,
+        job=job,
+    ), (400 if errors else 200)
 
 
 @bp.post("/invitations/<int:invitation_id>/revoke")
@@ -204,6 +284,7 @@ def settings():
                 pool_exempt_stages=form.pool_exempt_stages.data if form.pool_fields.data else None,
                 pool_reclaim_days=form.pool_reclaim_days.data,
                 quote_discount_threshold=form.quote_discount_threshold.data,
+                recycle_days=form.recycle_days.data,
             )
         except DomainError as err:
             attach_errors(form, err)
