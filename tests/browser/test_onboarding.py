@@ -151,6 +151,7 @@ def test_language_switch_to_chinese_and_back(page: Page, live_server, app):
     home = f"{live_server}/t/{owner.slug}/"
     switch = page.locator("#locale-switch")
 
+    page.wait_for_load_state("load")  # the switch submits from a deferred script
     switch.select_option("zh_CN")
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
     expect(page).to_have_url(home)
@@ -162,6 +163,7 @@ def test_language_switch_to_chinese_and_back(page: Page, live_server, app):
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
     expect(page.get_by_role("button", name=log_out_zh)).to_be_visible()
 
+    page.wait_for_load_state("load")
     switch.select_option("en")
     expect(page.locator("html")).to_have_attribute("lang", "en")
     expect(page).to_have_url(home)
