@@ -167,6 +167,7 @@ def _register_blueprints(app: Flask) -> None:
     from saas.web.merge import bp as merge_bp
     from saas.web.pipeline import bp as pipeline_bp
     from saas.web.pool import bp as pool_bp
+    from saas.web.price_lists import bp as price_lists_bp
     from saas.web.quotes import bp as quotes_bp
     from saas.web.records import bp as records_bp
     from saas.web.related import bp as related_bp
@@ -190,6 +191,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(pipeline_bp)
     app.register_blueprint(merge_bp)
     app.register_blueprint(related_bp)
+    app.register_blueprint(price_lists_bp)
     register_api(app)
 
 

@@ -182,6 +182,8 @@ class Membership(TenantScoped, db.Model):
     role_key: Mapped[str] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(20), default=MembershipStatus.ACTIVE)
     team_id: Mapped[int | None] = mapped_column(BigInteger)
+    #: The member's job title in their team (销售经理), shown with the team.
+    position: Mapped[str | None] = mapped_column(String(60))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     user = relationship("User", lazy="joined")

@@ -23,6 +23,7 @@ from tenants.errors import Forbidden
 from tenants.models import ADMIN_ROLES, DataScope, Membership, MembershipStatus, Role, Team
 
 MAX_NAME = 100
+MAX_POSITION = 60
 MAX_TEAMS = 1000  # the data scope walks the tree in Python once per request
 
 
@@ -371,17 +372,71 @@ def apply_team(member: Membership, team_id: int | None) -> None:
     )
 
 
-def set_member_team(actor: Membership, user_id: int, team_id: int | None) -> Membership:
-    """Put a member in a team, or in none."""
+def clean_position(raw: object) -> str | None:
+    """A position as entered: spaces trimmed and collapsed, 1–60 characters; empty is none."""
+    if raw is not None and not isinstance(raw, str):
+        raise DomainError(_("Enter the position as text."), field="position")
+    position = " ".join((raw or "").split())
+    if len(position) > MAX_POSITION:
+        raise DomainError(_("Use at most %(max)d characters.", max=MAX_POSITION), field="position")
+    return position or None
+
+
+def apply_position(member: Membership, raw: object) -> None:
+    """Set ``member``'s position in their team (empty: none), audited; the caller commits."""
+    position = clean_position(raw)
+    if member.position == position:
+        return
+    before = {"position": member.position}
+    member.position = position
+    audit.record(
+        "membership.position_changed",
+        "user",
+        member.user_id,
+        before=before,
+        after={"position": position},
+    )
+
+
+def set_member_team(
+    actor: Membership,
+    user_id: int,
+    team_id: TeamChoice,
+    position: str | Keep | None = KEEP,
+) -> Membership:
+    """Put a member in a team, or in none (``KEEP``: leave it), and/or set their position."""
     _require_admin(actor)
     member = db.session.execute(
         select(Membership).where(Membership.user_id == user_id)
     ).scalar_one_or_none()
     if member is None:
         raise DomainError(_("No such member."), status=404)
-    apply_team(member, team_id)
+    try:
+        if position is not KEEP:
+            apply_position(member, position)
+        if team_id is not KEEP:
+            apply_team(member, team_id)
+    except DomainError:
+        db.session.rollback()
+        raise
     db.session.commit()
     return member
+
+
+def members_by_team() -> dict[int, list[tuple[str, str | None]]]:
+    """Team id → its active members (name or email, position), by name."""
+    found: dict[int, list[tuple[str, str | None]]] = {}
+    rows = db.session.execute(
+        select(Membership).where(
+            Membership.team_id.is_not(None), Membership.status == MembershipStatus.ACTIVE
+        )
+    ).scalars()
+    for member in rows:
+        name = member.user.name or member.user.email
+        found.setdefault(member.team_id, []).append((name, member.position))
+    for people in found.values():
+        people.sort(key=lambda p: p[0].casefold())
+    return found
 
 
 # ---------------------------------------------------------------- data scope

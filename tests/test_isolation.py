@@ -77,7 +77,9 @@ FORM_BODIES = {
     "teams.index": {"name": "A probe team", "parent_id": ""},
     "teams.edit": {"name": "hijacked", "parent_id": ""},
     "teams.save_scopes": {"scope-manager": "own"},
-    "teams.set_member_team": {"team_id": ""},
+    "teams.set_member_team": {"team_id": "", "position": "hijacked"},
+    "price_lists.detail": {"name": "hijacked", "currency": "USD", "active": "on"},
+    "price_lists.items": {"product": ["1"], "min_quantity": ["1"], "unit_price": ["0"]},
     "pool.release": {"reason": "hijacked"},
     "pool.assign": {"user_id": "1", "override_cap": "y"},
     "activities.post_reply": {"body": "A probe reply"},
@@ -121,6 +123,10 @@ API_BODIES = {
     "api_teams.create_team": {"name": "A probe team"},
     "api_teams.patch_team": {"name": "hijacked", "parent_id": None},
     "api_teams.patch_role": {"data_scope": "own"},
+    "api_teams.patch_member": {"team_id": None, "position": "hijacked"},
+    "api_price_lists.create_price_list": {"name": "A probe list", "currency": "CNY"},
+    "api_price_lists.patch_price_list": {"name": "hijacked", "is_default": True},
+    "api_price_lists.put_items": {"items": []},
     # A's duplicate check must never find (or count) B's customer of the same name.
     "api_duplicates.check": {"values": {"name": "Bravo secret customer"}},
     "api_pool.release": {"reason": "hijacked"},
@@ -176,6 +182,7 @@ class TenantB:
     quote_id: int = 0
     lead_id: int = 0
     opportunity_id: int = 0
+    price_list_id: int = 0
 
 
 @pytest.fixture
@@ -325,6 +332,19 @@ def two_tenants(app, make_company, login, drain_jobs, tmp_path, monkeypatch):
         b_opportunity_id = create_b_record(
             b_actor, "opportunity", {"name": "Bravo secret deal", "stage": "proposal"}
         ).id
+        from saas.crm import price_lists as b_price_lists
+
+        b_product_id = create_b_record(
+            b_actor, "product", {"name": "Bravo secret product", "code": "B-SECRET"}
+        ).id
+        b_price_list_id = b_price_lists.create_price_list(
+            b_actor, {"name": "Bravo secret price list", "currency": "CNY", "is_default": True}
+        ).id
+        b_price_lists.replace_items(
+            b_actor, b_price_list_id, [{"product": b_product_id, "unit_price": "7"}]
+        )
+        services.membership(b.owner_id).position = "Bravo secret position"
+        db.session.commit()
     drain_jobs()
     return (
         a,
@@ -353,6 +373,7 @@ def two_tenants(app, make_company, login, drain_jobs, tmp_path, monkeypatch):
             quote_id=b_quote_id,
             lead_id=b_lead_id,
             opportunity_id=b_opportunity_id,
+            price_list_id=b_price_list_id,
         ),
         b_client,
     )
@@ -381,6 +402,7 @@ def _params_for(rule, b: TenantB) -> dict[str, object]:
         "quote_id": b.quote_id,
         "lead_id": b.lead_id,
         "opportunity_id": b.opportunity_id,
+        "price_list_id": b.price_list_id,
     }
     # Names that exist in every tenant: on their own they point at A's data, not B's.
     shared = {"object_key": "account", "role_key": "manager", "kind": "activities"}
@@ -429,6 +451,9 @@ def _markers(b: TenantB) -> list[str]:
         "Bravo secret lead",
         "Bravo secret company",
         "Bravo secret deal",
+        "Bravo secret product",
+        "Bravo secret price list",
+        "Bravo secret position",
     ]
 
 
@@ -604,6 +629,16 @@ def test_walk_every_route_as_tenant_a_with_tenant_b_ids(app, two_tenants, login,
             )
             b_deal = get_record("opportunity", b.opportunity_id)
             assert (b_deal.data["stage"], b_deal.version) == ("proposal", 1)
+            from saas.crm import price_lists as b_price_lists
+
+            b_list = b_price_lists.get_price_list(b.price_list_id)
+            assert (b_list.name, b_list.currency, b_list.is_default) == (
+                "Bravo secret price list",
+                "CNY",
+                True,
+            )
+            assert [i["unit_price"] for i in b_price_lists.items(b.price_list_id)] == ["7"]
+            assert owner.position == "Bravo secret position"
         from saas.accounts.services import active_sessions
 
         assert b.session_id in {s.id for s in active_sessions(b.owner_id)}

@@ -35,7 +35,7 @@ def populated(app, make_company, drain_jobs, login, api):
     the records of customers, contacts and leads get, a pool event, a notification, a reply
     on a record, the visit targets every company starts with, a contract's payment plan
     and payment, a quote's lines and approval request, the lead assignment and scoring rules,
-    and the opportunity stage table and stage history)."""
+    the opportunity stage table and stage history, and a price list with an item)."""
     from custom_fields.services import list_objects
 
     a, b = make_company(), make_company()
@@ -96,6 +96,7 @@ def populated(app, make_company, drain_jobs, login, api):
         _plan_and_payment(rest, base, created["contract"])
         _quote_with_lines(rest, base, created["quote"])
         _lead_rules(rest, base, company.owner_id)
+        _price_list(rest, base, created["product"])
     drain_jobs()
     return a, b
 
@@ -109,6 +110,17 @@ def _lead_rules(rest, base: str, owner_id: int) -> None:
     rules = [{"condition": "source:eq:website", "points": 10}]
     response = rest.put(f"{base}/settings/lead-scoring", json={"rules": rules})
     assert response.status_code == 202, response.get_json()
+
+
+def _price_list(rest, base: str, product_id: int) -> None:
+    """A price list with an item."""
+    response = rest.post(f"{base}/price-lists", json={"name": "List", "currency": "CNY"})
+    assert response.status_code == 201, response.get_json()
+    items = [{"product": product_id, "unit_price": "9"}]
+    response = rest.put(
+        f"{base}/price-lists/{response.get_json()['id']}/items", json={"items": items}
+    )
+    assert response.status_code == 200, response.get_json()
 
 
 def _quote_with_lines(rest, base: str, quote_id: int) -> None:

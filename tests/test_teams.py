@@ -485,3 +485,54 @@ def test_openapi_documents_teams_and_roles(client):
     body = patch_user["requestBody"]["content"]["application/json"]["schema"]
     ref = body["$ref"].rsplit("/", 1)[-1]
     assert "team_id" in spec["components"]["schemas"][ref]["properties"]
+
+
+def test_member_position(app, company, owner_api, add_member, login):
+    sales = owner_api.create("Sales")
+    rep = add_member(company, "member")
+    url = f"{owner_api.base}/members/{rep.id}"
+    response = owner_api.rest.patch(
+        url, json={"team_id": sales["id"], "position": "  Regional   manager "}
+    )
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json() == {
+        "user_id": rep.id,
+        "team_id": sales["id"],
+        "position": "Regional manager",
+    }
+    # Position alone keeps the team; too long is a 400 naming the field and changes nothing.
+    response = owner_api.rest.patch(url, json={"position": "x" * 61})
+    assert response.status_code == 400
+    assert list(response.get_json()["errors"]) == ["position"]
+    response = owner_api.rest.patch(url, json={"position": "销售经理"})
+    assert response.get_json()["team_id"] == sales["id"]
+    with app.app_context(), tenant_context(company.tenant_id, db.session):
+        assert services.membership(rep.id).position == "销售经理"
+    # Only owners and admins; an unknown member is a 404.
+    rep_api = owner_api.rest.__class__(_token(app, company, rep.id))
+    assert rep_api.patch(url, json={"position": "Boss"}).status_code == 403
+    assert (
+        owner_api.rest.patch(
+            f"{owner_api.base}/members/999999999", json={"position": "x"}
+        ).status_code
+        == 404
+    )
+    changes = _audit(app, company, "membership.position_changed")
+    assert [(e.before, e.after) for e in changes] == [
+        ({"position": None}, {"position": "Regional manager"}),
+        ({"position": "Regional manager"}, {"position": "销售经理"}),
+    ]
+
+    # The pages: set on the users page with the team, shown there and on the teams page.
+    ui = login(company.owner_email)
+    base = f"/t/{company.slug}"
+    form = {"team_id": str(sales["id"]), "position": " Key accounts "}
+    assert ui.post(f"{base}/users/{rep.id}/team", data=form).status_code == 302
+    users = ui.get(f"{base}/users").get_data(as_text=True)
+    assert 'value="Key accounts"' in users
+    teams_page = ui.get(f"{base}/teams").get_data(as_text=True)
+    assert "(Key accounts)" in teams_page
+    # An empty position clears it.
+    ui.post(f"{base}/users/{rep.id}/team", data={"team_id": str(sales["id"]), "position": ""})
+    with app.app_context(), tenant_context(company.tenant_id, db.session):
+        assert services.membership(rep.id).position is None

@@ -19,6 +19,7 @@ def register_api(app: Flask) -> None:
     from saas.api.metadata import bp as metadata_bp
     from saas.api.pipeline import bp as pipeline_bp
     from saas.api.pool import bp as pool_bp
+    from saas.api.price_lists import bp as price_lists_bp
     from saas.api.public import bp as public_bp
     from saas.api.quotes import bp as quotes_bp
     from saas.api.records import bp as records_bp
@@ -49,6 +50,7 @@ def register_api(app: Flask) -> None:
     csrf.exempt(related_bp)
     csrf.exempt(history_bp)
     csrf.exempt(merge_bp)
+    csrf.exempt(price_lists_bp)
     api.register_blueprint(public_bp, url_prefix="/api/v1")
     api.register_blueprint(tenant_bp, url_prefix="/api/v1/t/<slug>")
     api.register_blueprint(metadata_bp, url_prefix="/api/v1/t/<slug>")
@@ -67,3 +69,4 @@ def register_api(app: Flask) -> None:
     api.register_blueprint(related_bp, url_prefix="/api/v1/t/<slug>")
     api.register_blueprint(history_bp, url_prefix="/api/v1/t/<slug>")
     api.register_blueprint(merge_bp, url_prefix="/api/v1/t/<slug>")
+    api.register_blueprint(price_lists_bp, url_prefix="/api/v1/t/<slug>")

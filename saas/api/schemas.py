@@ -48,6 +48,7 @@ class MemberOut(Schema):
     role = fields.String(attribute="role_key")
     status = fields.String()
     team_id = fields.Integer(allow_none=True)
+    position = fields.String(allow_none=True)
     joined_at = fields.DateTime(attribute="created_at")
 
 

@@ -68,6 +68,22 @@ class RoleOut(Schema):
         return teams.scope_editable(role.key)
 
 
+class MemberTeamPatch(StrictSchema):
+    team_id = fields.Integer(
+        allow_none=True, metadata={"description": "A team of the company; null: no team"}
+    )
+    position = fields.Raw(
+        allow_none=True,
+        metadata={"description": 'The member\'s position, 1–60 characters; null or "": none'},
+    )
+
+
+class MemberTeamOut(Schema):
+    user_id = fields.Integer()
+    team_id = fields.Integer(allow_none=True)
+    position = fields.String(allow_none=True)
+
+
 class RolePatch(StrictSchema):
     data_scope = fields.String(required=True, validate=validate.OneOf(SCOPES))
 
@@ -115,6 +131,20 @@ def delete_team(team_id: int):
     """Delete a team: its members are left without a team, its sub-teams move up to its
     parent (owners and admins)."""
     teams.delete_team(g.membership, team_id)
+
+
+@bp.patch("/members/<int:user_id>")
+@bp.doc(security=SECURITY)
+@bp.arguments(MemberTeamPatch)
+@bp.response(200, MemberTeamOut)
+def patch_member(body: dict, user_id: int):
+    """Set a member's team and/or position in it (owners and admins; audited)."""
+    return teams.set_member_team(
+        g.membership,
+        user_id,
+        body.get("team_id", teams.KEEP),
+        position=body.get("position", teams.KEEP),
+    )
 
 
 @bp.get("/roles")

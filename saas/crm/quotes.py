@@ -46,7 +46,7 @@ from sqlalchemy.exc import IntegrityError
 from custom_fields import types
 from custom_fields.definitions import ObjectSchema
 from custom_fields.query.scope import data_scope, team_members
-from saas.crm import approvals, money
+from saas.crm import approvals, money, price_lists
 from saas.errors import DomainError, ValidationFailed
 from saas.extensions import db
 from saas.jobs import job, queue_daily_per_tenant
@@ -116,7 +116,7 @@ COMPUTED_KEYS = (
     "superseded_by",
 )
 #: What prices a quote: set when it is created, then only through :func:`save_lines`.
-PRICING_KEYS = ("tax_mode", "header_discount")
+PRICING_KEYS = ("tax_mode", "header_discount", "price_list")
 #: A line's standard fields: written only by :func:`save_lines`.
 LINE_KEYS = (
     "quote",
@@ -131,7 +131,7 @@ LINE_KEYS = (
 #: Changes a quote that is no longer a draft still takes (a leaver's quotes change hands).
 ALWAYS_EDITABLE = frozenset({"owner_id", "tags"})
 _LINE_INPUT = frozenset({"id", "product", "name", "quantity", "unit_price", "discount", "tax_rate"})
-_HEADER_INPUT = frozenset({"tax_mode", "header_discount", "currency"})
+_HEADER_INPUT = frozenset({"tax_mode", "header_discount", "currency", "price_list"})
 _QUOTE_OF_LINE = literal_column("quote_lines.quote_id", BigInteger)
 _PRODUCT_KEY = literal_column("products.product_key", Text)
 
@@ -373,6 +373,8 @@ class Priced:
     header_percent: Decimal | None
     lines: tuple[PricedLine, ...]
     result: money.QuoteResult
+    #: The price list named in the header (line prices not typed came from it).
+    price_list_id: int | None = None
 
     def to_dict(self, limit: Decimal) -> dict[str, Any]:
         """Totals as the API and the line editor show them, with what each line was priced at
@@ -391,6 +393,7 @@ class Priced:
             "currency": self.currency,
             "tax_mode": self.tax_mode.value,
             "header_discount": None if self.header_percent is None else _plain(self.header_percent),
+            "price_list": self.price_list_id,
         }
         effective = money.effective_discount_percent(self.result)
         body["threshold"] = _plain(limit)
@@ -478,6 +481,7 @@ def price(
             discount = money.HeaderDiscount(money.DiscountKind.PERCENT, header_raw)
         except money.MoneyError as exc:
             errors["header.header_discount"] = [exc.text(_)]
+    list_id = _price_list_choice(header, quote, currency, errors)
     product_ids: dict[int, int] = {}
     for index, raw in enumerate(lines):
         if not isinstance(raw, Mapping):
@@ -494,6 +498,12 @@ def price(
         if product is not None:
             product_ids[index] = product
     found = _products(product_ids.values())
+    plist = (
+        price_lists.applicable_list(currency, price_lists.today(), list_id)
+        if "header.currency" not in errors and "header.price_list" not in errors
+        else None
+    )
+    breaks = price_lists.list_prices(plist.id, found) if plist is not None else {}
     priced: list[PricedLine] = []
     for index, raw in enumerate(lines):
         if not isinstance(raw, Mapping):
@@ -513,6 +523,8 @@ def price(
             errors[f"{path}.name"] = [_("Enter a description of at most 255 characters.")]
         unit_price = _number(raw.get("unit_price"))
         tax_rate = _number(raw.get("tax_rate"))
+        if product is not None and unit_price is None and product.id in breaks:
+            unit_price = _list_price(breaks[product.id], raw.get("quantity"))
         if product is not None and unit_price is None:
             stored = product.data.get("price")
             if isinstance(stored, dict) and stored.get("amount") is not None:
@@ -562,7 +574,57 @@ def price(
         path = field if field.startswith("lines") else f"header.{field}"
         raise ValidationFailed({path: [exc.text(_)]}) from None
     percent = discount.value if discount is not None else None
-    return Priced(currency, mode, percent, tuple(priced), result)
+    return Priced(currency, mode, percent, tuple(priced), result, list_id)
+
+
+def _price_list_choice(
+    header: Mapping[str, Any],
+    quote: RecordColumns | None,
+    currency: str,
+    errors: dict[str, list[str]],
+) -> int | None:
+    """The price list the header names (left out: the quote's), checked against the currency
+    and the company's date; ``None``: the currency's default list, if any, prices."""
+    named = "price_list" in header
+    raw = header.get("price_list") if named else None
+    if not named and quote is not None:
+        raw = quote.data.get("price_list")
+    if raw in (None, ""):
+        return None
+    try:
+        list_id = _product_id(raw)
+        plist = price_lists.get_price_list(list_id) if list_id is not None else None
+    except (TypeError, ValueError, DomainError):
+        if named:
+            errors["header.price_list"] = [_("There is no such price list.")]
+        return None
+    if plist is None:
+        return None
+    if not named:  # kept from the quote: it prices only while it still applies
+        return (
+            plist.id if plist.valid_on(price_lists.today()) and plist.currency == currency else None
+        )
+    if plist.currency != currency:
+        errors["header.price_list"] = [
+            _(
+                "This price list is in %(currency)s: choose one in the quote's currency.",
+                currency=plist.currency,
+            )
+        ]
+    elif not plist.valid_on(price_lists.today()):
+        errors["header.price_list"] = [_("This price list is not active today.")]
+    return plist.id
+
+
+def _list_price(breaks: Sequence[tuple], quantity: Any) -> str | None:
+    """A list's unit price for the line's quantity (``None``: the quantity is not a number or
+    below every break; the product's own price applies)."""
+    try:
+        wanted = Decimal(str(_number(quantity)))
+    except (InvalidOperation, ValueError):
+        return None
+    chosen = price_lists.pick(breaks, wanted) if wanted.is_finite() else None
+    return None if chosen is None else _plain(chosen[1])
 
 
 def preview(lines: Any, header: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -695,6 +757,7 @@ def _totals(priced: Priced) -> dict[str, Any]:
     return {
         "tax_mode": priced.tax_mode.value,
         "header_discount": _stored_number("percent", priced.header_percent),
+        "price_list": priced.price_list_id,
         "subtotal": _stored_money(result.subtotal, currency),
         "tax_total": _stored_money(result.tax_total, currency),
         "total": _stored_money(result.total, currency),
@@ -718,7 +781,10 @@ def _line_data(quote_id: int, position: int, priced: PricedLine, result: Any, cu
 def _summary(quote: RecordColumns, lines: int) -> dict[str, Any]:
     return {
         "lines": lines,
-        **{k: quote.data.get(k) for k in ("tax_mode", "header_discount", "subtotal", "total")},
+        **{
+            k: quote.data.get(k)
+            for k in ("tax_mode", "header_discount", "price_list", "subtotal", "total")
+        },
     }
 
 
@@ -1191,6 +1257,7 @@ def quote_json(actor: Membership, quote: RecordColumns) -> dict[str, Any]:
             "currency": currency_of(quote),
             "tax_mode": tax_mode_of(quote),
             "header_discount": _text(data.get("header_discount")),
+            "price_list": data.get("price_list"),
             "subtotal": _amount(data.get("subtotal")),
             "tax_total": _amount(data.get("tax_total")),
             "total": _amount(data.get("total")),

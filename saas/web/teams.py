@@ -76,6 +76,7 @@ def _index(form: TeamForm, status: int = 200, scope_errors: list[str] | None = N
         scope_editable=teams.scope_editable,
         scope_errors=scope_errors or [],
         confirm=ConfirmForm(),
+        team_members=teams.members_by_team(),
     ), status
 
 
@@ -176,7 +177,8 @@ def set_member_team(user_id: int):
         abort(400)
     try:
         team_id = _team_id(request.form.get("team_id"), "team_id")
-        teams.set_member_team(g.membership, user_id, team_id)
+        position = request.form.get("position", teams.KEEP)
+        teams.set_member_team(g.membership, user_id, team_id, position=position)
     except DomainError as err:
         if err.status == 404:
             raise

@@ -73,6 +73,7 @@ def test_register_visit_quote_approval_and_pool(
     page.locator("#name").fill("控制器改造报价")
     _save(page)
     expect(page.get_by_test_id("quote-editor")).to_be_visible()
+    page.wait_for_load_state("load")  # the editor's script searches products as one types
     row = page.locator("tr[data-line]").first
     search = row.locator("[data-field='product_name']")
     search.fill("控制器")
@@ -98,6 +99,7 @@ def test_register_visit_quote_approval_and_pool(
     boss = new_context().new_page()
     log_in(boss, manager.email)
     boss.goto(f"/t/{company.slug}/quotes/approvals")
+    boss.wait_for_load_state("load")  # the confirmation comes from the page's script
     boss.once("dialog", lambda dialog: dialog.accept())
     boss.locator("[data-testid^='approve-']").first.click()
     expect(boss.locator("[data-testid^='approve-']")).to_have_count(0)  # nothing left waiting

@@ -495,3 +495,7 @@ def test_web_merge_page(crm, login):
     assert done.status_code == 302, done.get_data(as_text=True)[:2000]
     assert done.headers["Location"].endswith(f"/o/account/{keep['id']}")
     assert crm.get("account", keep["id"])[CODE] == "W2"
+    # In the recycle bin the merged record points at its survivor instead of offering Restore.
+    bin_page = ui.get(f"/t/{crm.slug}/o/account/bin").get_data(as_text=True)
+    assert 'data-testid="merged-into"' in bin_page
+    assert f"/o/account/{keep['id']}" in bin_page
