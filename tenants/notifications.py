@@ -67,6 +67,11 @@ class Kind:
 _KINDS: dict[str, Kind] = {}
 
 
+def actor_name(params: Mapping[str, Any]) -> str:
+    """Who did it, as stored in a notification's parameters ("Someone" when unknown)."""
+    return params.get("actor") or _("Someone")
+
+
 def register(
     kind: str,
     message: Callable[[Mapping[str, Any]], str],

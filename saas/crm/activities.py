@@ -242,8 +242,9 @@ def _timezone(actor: Membership) -> ZoneInfo:
 
 
 def _require_writer(actor: Membership, message: str | None = None) -> None:
-    if actor.role_key not in WRITE_ROLES:
-        raise Forbidden(message or _("Your role does not allow changing records."))
+    from saas.records.services import require_writer  # imports this module
+
+    require_writer(actor, message)
 
 
 def _schema(object_key: str):

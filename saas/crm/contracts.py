@@ -35,7 +35,6 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from flask_babel import format_currency, format_date
 from flask_babel import gettext as _
 from sqlalchemy import (
@@ -57,7 +56,7 @@ from saas.crm import approvals, money
 from saas.crm.models import PAYMENT_METHODS, Payment, PaymentPlan
 from saas.errors import DomainError, ValidationFailed
 from saas.extensions import db
-from saas.jobs import enqueue_after_commit, job, redis_connection
+from saas.jobs import job, queue_daily_per_tenant
 from saas.records.errors import RecordNotFound
 from saas.records.models import Contract, Quote
 from tenants import audit, notifications
@@ -317,7 +316,7 @@ notifications.register(
     "contract.approved",
     lambda p: _(
         "%(actor)s approved the contract “%(name)s”: it is signed.",
-        actor=p.get("actor") or _("Someone"),
+        actor=notifications.actor_name(p),
         name=_name(p),
     ),
 )
@@ -325,7 +324,7 @@ notifications.register(
     "contract.rejected",
     lambda p: _(
         "%(actor)s sent the contract “%(name)s” back to draft: %(comment)s",
-        actor=p.get("actor") or _("Someone"),
+        actor=notifications.actor_name(p),
         name=_name(p),
         comment=p.get("comment", ""),
     ),
@@ -334,7 +333,7 @@ notifications.register(
     "contract.terminated",
     lambda p: _(
         "%(actor)s terminated the contract “%(name)s”: %(reason)s",
-        actor=p.get("actor") or _("Someone"),
+        actor=notifications.actor_name(p),
         name=_name(p),
         reason=p.get("reason", ""),
     ),
@@ -596,8 +595,9 @@ def _command() -> Iterator[None]:
 
 
 def _require_writer(actor: Membership) -> None:
-    if actor.role_key not in WRITE_ROLES:
-        raise Forbidden(_("Your role does not allow changing contracts."))
+    from saas.records.services import require_writer  # imports this module
+
+    require_writer(actor, _("Your role does not allow changing contracts."))
 
 
 def _conflict(contract: Contract, message: str) -> StatusConflict:
@@ -1768,30 +1768,6 @@ def run_daily_job() -> dict[str, int]:
 def schedule_daily(day: str | None = None) -> int:
     """Queue today's contract work for every company not yet queued today: hourly from the
     worker's periodic schedule, a Redis key per company and day makes it once a day."""
-    day = day or utcnow().date().isoformat()
-    prefix = current_app.config["KEHU_SETTINGS"].queue_prefix
-    redis = redis_connection()
-    queued, last_id = 0, 0
-    while True:
-        ids = list(
-            db.session.execute(
-                select(Tenant.id).where(Tenant.id > last_id).order_by(Tenant.id).limit(1000)
-            ).scalars()
-        )
-        if not ids:
-            break
-        last_id = ids[-1]
-        with redis.pipeline(transaction=False) as pipe:
-            for tenant_id in ids:
-                pipe.set(f"{prefix}:contracts-daily:{day}:{tenant_id}", 1, nx=True, ex=3 * 86400)
-            fresh = pipe.execute()
-        for tenant_id, first in zip(ids, fresh, strict=True):
-            if not first:
-                continue
-            with tenant_context(tenant_id):
-                enqueue_after_commit(
-                    run_daily_job, job_id=f"contracts-daily-t{tenant_id}-{day}", timeout=3600
-                )
-            queued += 1
-        db.session.commit()
-    return queued
+    return queue_daily_per_tenant(
+        "contracts-daily", run_daily_job, day or utcnow().date().isoformat()
+    )

@@ -139,7 +139,7 @@ notifications.register(
     "lead.assigned",
     lambda p: _(
         "%(actor)s gave you the lead “%(name)s”.",
-        actor=p.get("actor") or _("Someone"),
+        actor=notifications.actor_name(p),
         name=p.get("name") or _("a lead"),
     ),
 )
@@ -151,8 +151,9 @@ def _require_admin(actor: Membership) -> None:
 
 
 def _require_writer(actor: Membership) -> None:
-    if actor.role_key not in WRITE_ROLES:
-        raise Forbidden(_("Your role does not allow changing records."))
+    from saas.records.services import require_writer  # imports this module
+
+    require_writer(actor)
 
 
 def _lead_schema() -> ObjectSchema:

@@ -53,7 +53,7 @@ from saas.records.models import (
 )
 from tenants import audit
 from tenants.errors import Forbidden
-from tenants.models import WRITE_ROLES, AuditEvent, Membership, RoleKey
+from tenants.models import AuditEvent, Membership, RoleKey
 from tenants.notifications import Notification
 
 #: The objects whose records may be merged.
@@ -193,8 +193,9 @@ def _check_object(object_key: str) -> None:
 
 
 def _require_writer(actor: Membership) -> None:
-    if actor.role_key not in WRITE_ROLES:
-        raise Forbidden(_("Your role does not allow merging records."))
+    from saas.records.services import require_writer  # imports this module
+
+    require_writer(actor, _("Your role does not allow merging records."))
 
 
 def _load(

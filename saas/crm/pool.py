@@ -215,7 +215,7 @@ notifications.register(
     "pool.released",
     lambda p: _(
         "%(actor)s released your customer “%(name)s” to the public pool: %(reason)s",
-        actor=p.get("actor") or _("Someone"),
+        actor=notifications.actor_name(p),
         name=_name(p),
         reason=p.get("reason", ""),
     ),
@@ -235,7 +235,7 @@ notifications.register(
     "pool.assigned",
     lambda p: _(
         "%(actor)s assigned the customer “%(name)s” to you from the public pool.",
-        actor=p.get("actor") or _("Someone"),
+        actor=notifications.actor_name(p),
         name=_name(p),
     ),
 )
@@ -243,7 +243,7 @@ notifications.register(
     "pool.transferred",
     lambda p: _(
         "%(actor)s made you the owner of the customer “%(name)s”.",
-        actor=p.get("actor") or _("Someone"),
+        actor=notifications.actor_name(p),
         name=_name(p),
     ),
 )
@@ -276,8 +276,9 @@ def _actor_name(actor: Membership) -> str:
 
 
 def _require_writer(actor: Membership) -> None:
-    if actor.role_key not in WRITE_ROLES:
-        raise Forbidden(_("Your role does not allow working customers."))
+    from saas.records.services import require_writer  # imports this module
+
+    require_writer(actor, _("Your role does not allow working customers."))
 
 
 def _not_found() -> RecordNotFound:

@@ -187,7 +187,7 @@ notifications.register(
     lambda p: _(
         "%(actor)s asks you to approve the quote “%(name)s”: discount %(discount)s%% "
         "(threshold %(threshold)s%%).",
-        actor=p.get("actor") or _("Someone"),
+        actor=notifications.actor_name(p),
         name=_quote_name(p),
         discount=p.get("discount", ""),
         threshold=p.get("threshold", ""),
@@ -197,7 +197,7 @@ notifications.register(
     "quote.approved",
     lambda p: _(
         "%(actor)s approved your quote “%(name)s”.",
-        actor=p.get("actor") or _("Someone"),
+        actor=notifications.actor_name(p),
         name=_quote_name(p),
     ),
 )
@@ -205,7 +205,7 @@ notifications.register(
     "quote.rejected",
     lambda p: _(
         "%(actor)s rejected your quote “%(name)s”: %(comment)s",
-        actor=p.get("actor") or _("Someone"),
+        actor=notifications.actor_name(p),
         name=_quote_name(p),
         comment=p.get("comment", ""),
     ),
@@ -636,8 +636,9 @@ def preview(lines: Any, header: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def _require_writer(actor: Membership) -> None:
-    if actor.role_key not in WRITE_ROLES:
-        raise Forbidden(_("Your role does not allow changing quotes."))
+    from saas.records.services import require_writer  # imports this module
+
+    require_writer(actor, _("Your role does not allow changing quotes."))
 
 
 def _refuse(action: str, status: Status) -> TransitionRefused:

@@ -409,9 +409,10 @@ def _claim_unique(st: Store, record: RecordColumns, before: Mapping[str, Any] | 
             ) from exc
 
 
-def _require_writer(actor: Membership) -> None:
+def require_writer(actor: Membership, message: str | None = None) -> None:
+    """Refuse members whose role may not write records (``message`` says what they tried)."""
     if actor.role_key not in WRITE_ROLES:
-        raise Forbidden(_("Your role does not allow changing records."))
+        raise Forbidden(message or _("Your role does not allow changing records."))
 
 
 def create_record(
@@ -424,7 +425,7 @@ def create_record(
 ) -> RecordColumns:
     """Create a record; ``duplicate_check`` applies the company's duplicate policy to it;
     ``commit=False`` leaves it flushed in the caller's transaction."""
-    _require_writer(actor)
+    require_writer(actor)
     st = store(object_key)
     system, data = _clean(st, payload, actor, current=None)
     record = st.model(
@@ -504,7 +505,7 @@ def update_record(
     ``duplicate_check`` applies the company's duplicate policy to the values it brings in;
     ``commit=False`` leaves it flushed in the caller's transaction (a merge); ``via`` names the
     workflow that made the change in its audit event (``_via``)."""
-    _require_writer(actor)
+    require_writer(actor)
     st = store(object_key)
     record = get_record(object_key, record_id)
     if record.version != expected_version:
@@ -562,7 +563,7 @@ def update_record(
 def delete_record(actor: Membership, object_key: str, record_id: int) -> None:
     """Move to the recycle bin (restorable); its unique values stay claimed meanwhile, so a
     restore can never create a duplicate."""
-    _require_writer(actor)
+    require_writer(actor)
     record = get_record(object_key, record_id)
     quotes.before_delete(object_key, record, actor.user_id)
     record.deleted_at = func.now()
@@ -572,7 +573,7 @@ def delete_record(actor: Membership, object_key: str, record_id: int) -> None:
 
 
 def restore_record(actor: Membership, object_key: str, record_id: int) -> RecordColumns:
-    _require_writer(actor)
+    require_writer(actor)
     record = get_record(object_key, record_id, deleted=True)
     from saas.crm import merge  # imports this module
 
