@@ -160,6 +160,7 @@ def _register_blueprints(app: Flask) -> None:
     from saas.web.activities import bp as activities_bp
     from saas.web.admin import bp as admin_bp
     from saas.web.contracts import bp as contracts_bp
+    from saas.web.files import bp as files_bp
     from saas.web.imports import bp as imports_bp
     from saas.web.leads import bp as leads_bp
     from saas.web.list_actions import bp as list_actions_bp
@@ -168,9 +169,12 @@ def _register_blueprints(app: Flask) -> None:
     from saas.web.pipeline import bp as pipeline_bp
     from saas.web.pool import bp as pool_bp
     from saas.web.price_lists import bp as price_lists_bp
+    from saas.web.print_templates import bp as print_templates_bp
     from saas.web.quotes import bp as quotes_bp
     from saas.web.records import bp as records_bp
     from saas.web.related import bp as related_bp
+    from saas.web.reports import bp as reports_bp
+    from saas.web.sharing import bp as sharing_bp
     from saas.web.teams import bp as teams_bp
     from saas.web.tenant import bp as tenant_bp
 
@@ -192,6 +196,10 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(merge_bp)
     app.register_blueprint(related_bp)
     app.register_blueprint(price_lists_bp)
+    app.register_blueprint(print_templates_bp)
+    app.register_blueprint(files_bp)
+    app.register_blueprint(sharing_bp)
+    app.register_blueprint(reports_bp)
     register_api(app)
 
 
@@ -201,6 +209,15 @@ def _register_template_helpers(app: Flask) -> None:
     from tenants.models import ADMIN_ROLES, role_label
 
     app.jinja_env.globals["role_label"] = role_label
+
+    def may(action: str, object_key: str) -> bool:
+        """Whether the signed-in member's role may ``action`` records of ``object_key``."""
+        from tenants import permissions
+
+        member = g.get("membership")
+        return member is not None and permissions.allowed(member, object_key, action)
+
+    app.jinja_env.globals["may"] = may
     from saas.records.search import search_terms
 
     # Options carry their pinyin so typing ``zs`` in a dropdown finds 张三.

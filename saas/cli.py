@@ -67,6 +67,9 @@ def worker(burst: bool, no_schedule: bool) -> None:
     try:
         app = worker_app()
         with app.app_context():
+            from print_templates.jobs import warm_renderer
+
+            warm_renderer(quiet=True)  # loaded once: each work horse forked for a PDF is warm
             queues = [queue("default"), queue("mail")]
             Worker(queues, connection=redis_connection()).work(burst=burst, with_scheduler=True)
     finally:

@@ -182,4 +182,7 @@ class Settings:
             "PASSWORD_HASH_PROFILE": self.password_hash_profile,
             "KEHU_SETTINGS": self,
             "QUERY_TIMEOUT_MS": int(os.environ.get("QUERY_TIMEOUT_MS", "10000")),
+            # The largest file attached to a record or uploaded as an asset (20 MiB). There is
+            # no global MAX_CONTENT_LENGTH: upload routes set their own limit per request.
+            "FILES_MAX_BYTES": int(os.environ.get("FILES_MAX_BYTES", str(20 * 1024 * 1024))),
         }

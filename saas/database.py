@@ -57,7 +57,8 @@ def ensure_reader_role(settings: Settings) -> bool:
 
 
 def grant_reader_role(settings: Settings) -> None:
-    """SELECT on the record tables and on users' names (lists sort people by name)."""
+    """SELECT on the record tables, on the records shared beyond a data scope, and on users'
+    names (lists sort people by name)."""
     from saas.records.models import RECORD_TABLES
 
     url = settings.reader_runtime_url
@@ -74,7 +75,7 @@ def grant_reader_role(settings: Settings) -> None:
         )
         conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(ident))
         conn.execute(sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {}").format(ident))
-        for table in RECORD_TABLES:
+        for table in (*RECORD_TABLES, "record_shares"):
             conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(table), ident))
         conn.execute(sql.SQL("GRANT SELECT (id, name, email) ON users TO {}").format(ident))
 

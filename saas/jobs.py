@@ -146,6 +146,7 @@ PERIODIC: tuple[tuple[str, int], ...] = (
     ("saas.crm.contracts.schedule_daily", 3600),
     ("saas.crm.quotes.schedule_expiry", 3600),
     ("saas.records.retention.schedule_bin_purges", 3600),
+    ("saas.reports.schedules.schedule_deliveries", 3600),
 )
 
 

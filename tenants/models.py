@@ -121,6 +121,28 @@ class Role(TenantScoped, db.Model):
     data_scope: Mapped[str] = mapped_column(String(20), default="all", server_default="all")
 
 
+class RolePermission(TenantScoped, db.Model):
+    """What a role may do with one object (module permissions) and, optionally, which of its
+    records it sees (``data_scope``; ``None``: the role's own scope). No row: the role's
+    defaults (``tenants.permissions.default_grant``)."""
+
+    __tablename__ = "role_permissions"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "role_key"], ["roles.tenant_id", "roles.key"], ondelete="CASCADE"
+        ),
+    )
+
+    role_key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    object_key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    can_view: Mapped[bool] = mapped_column(Boolean)
+    can_create: Mapped[bool] = mapped_column(Boolean)
+    can_edit: Mapped[bool] = mapped_column(Boolean)
+    can_delete: Mapped[bool] = mapped_column(Boolean)
+    can_export: Mapped[bool] = mapped_column(Boolean)
+    data_scope: Mapped[str | None] = mapped_column(String(20))
+
+
 class DataScope(enum.StrEnum):
     """The records a role may see, by their owner."""
 
@@ -290,3 +312,5 @@ class OutboxMessage(TenantScoped, db.Model):
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(40))
+    #: ``[{"filename", "content_type", "data" (base64)}]`` (scheduled reports' workbooks).
+    attachments: Mapped[list[dict[str, str]] | None] = mapped_column(JSONB)

@@ -111,5 +111,24 @@ def require_roles(roles: frozenset[str]) -> Callable:
     return decorator
 
 
+def require_right(action: str) -> Callable:
+    """Allow the view only when the member's role may ``action`` the route's ``object_key``
+    (``tenants.permissions``)."""
+    from tenants import permissions
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            member = g.get("membership")
+            if member is None:
+                raise Forbidden(_("Your role does not allow this."))
+            permissions.require(member, kwargs["object_key"], action)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
 require_admin = require_roles(ADMIN_ROLES)
 require_writer = require_roles(WRITE_ROLES)

@@ -162,9 +162,16 @@ def signup(
     from saas.crm.activities import install_default_targets  # tenants sits below saas.crm
 
     install_default_targets(db.session.connection(), tenant.id)
+    from print_templates.services import install_starters  # quote and contract templates
+
+    install_starters(db.session.connection(), tenant.id, user.id)
     from saas.crm.pipeline import default_stages
 
     db.session.add_all(default_stages())  # probability and kind of the opportunity stages
+    db.session.flush()
+    from saas.reports.services import install_builtins  # built for the stages just added
+
+    install_builtins(db.session.connection(), tenant.id, user.id)
     token, raw = _new_api_token(tenant.id, user.id, "signup")
     db.session.add(token)
     audit.record(

@@ -226,6 +226,65 @@ def test_quote_and_contract_actions(crm, app):
     assert "total" in _changes(entries[0])
 
 
+def test_payments_are_in_their_contracts_history(crm, app):
+    """Received payments (回款), their corrections and deletions show on the contract; the
+    amount only to those who see the contract's amount."""
+    base, owner = crm["base"], crm["owner"]
+    response = owner.post(
+        f"{base}/records/contract",
+        json={
+            "name": "Paid deal",
+            "amount": {"amount": "1000", "currency": "CNY"},
+            "start_date": "2026-01-01",
+            "end_date": "2026-12-31",
+        },
+    )
+    assert response.status_code == 201, response.get_json()
+    contract = response.get_json()
+    company = crm["company"]
+    with app.test_request_context(), tenant_context(company.tenant_id, db.session):
+        from saas.crm import contracts
+
+        actor = tenant_services.membership(company.owner_id)
+        contracts.submit(actor, contract["id"])
+        contracts.approve(actor, contract["id"])
+    paid = owner.post(
+        f"{base}/contracts/{contract['id']}/payments",
+        json={"amount": "300", "received_on": "2026-02-01", "reference": "TX-1"},
+    )
+    assert paid.status_code == 201, paid.get_json()
+    payment_id = paid.get_json()["id"]
+    fixed = owner.patch(f"{base}/payments/{payment_id}", json={"amount": "350"})
+    assert fixed.status_code == 200, fixed.get_json()
+    assert owner.delete(f"{base}/payments/{payment_id}").status_code == 204
+    entries = _history(owner, base, "contract", contract["id"])["entries"]
+    actions = [e["action"] for e in entries[:3]]
+    assert actions == ["payment.deleted", "payment.corrected", "payment.recorded"]
+    deleted, corrected, recorded = entries[:3]
+    assert _changes(recorded)["reference"] == ("", "TX-1")
+    assert "300" in _changes(recorded)["amount"][1]
+    old, new = _changes(corrected)["amount"]
+    assert "300" in old and "350" in new
+    assert set(_changes(corrected)) == {"amount"}
+    assert "350" in _changes(deleted)["amount"][0]
+    # Another contract's history does not show them.
+    other = owner.post(
+        f"{base}/records/contract",
+        json={"name": "Other", "start_date": "2026-01-01", "end_date": "2026-12-31"},
+    ).get_json()
+    assert all(
+        not e["action"].startswith("payment.")
+        for e in _history(owner, base, "contract", other["id"])["entries"]
+    )
+    # Hide the contract's amount from members: payments keep their dates, lose their amounts.
+    response = owner.put(f"{base}/objects/contract/fields/amount/access", json={"member": "hidden"})
+    assert response.status_code == 200, response.get_json()
+    seen = _history(crm["alice"], base, "contract", contract["id"])["entries"]
+    recorded = next(e for e in seen if e["action"] == "payment.recorded")
+    assert "amount" not in _changes(recorded)
+    assert _changes(recorded)["received_on"][1]
+
+
 def test_paging_and_page_panel(crm, app, login):
     base, owner = crm["base"], crm["owner"]
     rec = _create(owner, base, name="Busy", grade="C")

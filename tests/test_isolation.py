@@ -96,7 +96,21 @@ FORM_BODIES = {
     "pipeline.move": {"stage": "lost", "version": "1", "lost_reason": "hijacked"},
     "tenant.transfer_records": {"to_user_id": "1", "objects": "account", "confirmed": "1"},
     # A merge names its records in the body: another company's ids are unknown records.
+    "print_templates.index": {"object_key": "account", "name": "A probe template", "locale": "en"},
+    "print_templates.editor": {"name": "hijacked", "source": "<p>hijacked</p>", "css": ""},
+    "print_templates.set_state": {"active": "0"},
+    "print_templates.preview": {"record_id": "1", "source": "<p>{{ record.name }}</p>"},
+    "print_templates.print_batch": {"ids": ["1"]},
     "merge.run": {"survivor": "1", "ids": ["1", "2"], "confirm": "1", "version-1": "1"},
+    "reports.new": {"state": "object=account&type=summary&g0=name", "name": "A probe report"},
+    "reports.edit": {"state": "object=account&type=summary&g0=name", "name": "hijacked"},
+    "reports.report_schedules": {"frequency": "daily", "time": "08:00"},
+    "reports.dashboard_schedules": {"frequency": "daily", "time": "08:00"},
+    "reports.change_schedule": {"action": "delete"},
+    "reports.dashboards": {"name": "A probe dashboard"},
+    "reports.edit_dashboard": {"name": "hijacked", "visibility": "private"},
+    "reports.add_widget": {"report_id": "1", "kind": "report"},
+    "reports.add_to_dashboard": {"dashboard_id": "1", "kind": "report"},
 }
 API_BODIES = {
     "api_metadata.convert_field": {"type": "integer", "clear_failures": True},
@@ -146,7 +160,21 @@ API_BODIES = {
     "api_leads.assign": {"user_id": 1},
     "api_leads.convert": {"opportunity": {}},
     "api_history.transfer_records": {"to_user_id": 1},
+    "api_print.create_template": {"object_key": "account", "name": "A probe", "locale": "en"},
+    "api_print.patch_template": {"name": "hijacked", "active": False},
+    "api_print.preview_template": {"record_id": 1, "source": "<p>{{ record.name }}</p>"},
+    "api_print.create_batch": {"ids": [1]},
     "api_merge.preview": {"survivor": 1, "others": [2]},
+    "api_reports.create_report": {
+        "name": "A probe report",
+        "spec": {"object": "account", "type": "summary", "groups": [{"field": "name"}]},
+    },
+    "api_reports.patch_report": {"name": "hijacked", "visibility": "private"},
+    "api_reports.copy_report": {"name": "A copy of B's report"},
+    "api_reports.create_dashboard": {"name": "A probe dashboard"},
+    "api_reports.patch_dashboard": {"name": "hijacked", "layout": []},
+    "api_reports.create_schedule": {"report_id": 1, "frequency": "daily", "time": "08:00"},
+    "api_reports.patch_schedule": {"active": False, "recipients": [1]},
     "api_merge.merge_records": {
         "survivor": 1,
         "others": [2],
@@ -183,6 +211,13 @@ class TenantB:
     lead_id: int = 0
     opportunity_id: int = 0
     price_list_id: int = 0
+    share_id: int = 0
+    file_id: int = 0
+    template_id: int = 0
+    document_id: int = 0
+    report_id: int = 0
+    dashboard_id: int = 0
+    schedule_id: int = 0
 
 
 @pytest.fixture
@@ -345,7 +380,80 @@ def two_tenants(app, make_company, login, drain_jobs, tmp_path, monkeypatch):
         )
         services.membership(b.owner_id).position = "Bravo secret position"
         db.session.commit()
+        from saas.records import sharing as b_sharing
+        from tenants import permissions as b_permissions
+
+        b_share_id = b_sharing.share(
+            b_actor, "account", b_record_id, team_id=b_team_id, access="edit"
+        ).id
+        b_permissions.set_matrix(
+            b_actor,
+            "manager",
+            {"contact": {"view": True, "create": False, "edit": False, "delete": False}},
+        )
+    with app.test_request_context(), tenant_context(b.tenant_id, db.session, b.owner_id):
+        import io
+
+        from saas.files import services as b_files
+
+        b_actor = services.membership(b.owner_id)
+        b_file_id = b_files.upload(
+            b_actor,
+            "account",
+            b_record_id,
+            "Bravo secret file.txt",
+            io.BytesIO(b"Bravo secret bytes"),
+        ).id
+        png = b"\x89PNG\r\n\x1a\n" + b"Bravo secret logo bytes"
+        b_files.put_asset(b_actor, "logo", "Bravo secret logo.png", io.BytesIO(png))
+    with app.test_request_context(), tenant_context(b.tenant_id, db.session, b.owner_id):
+        from saas.reports import schedules as b_schedules
+        from saas.reports import services as b_reports
+
+        b_actor = services.membership(b.owner_id)
+        b_report_id = b_reports.create_report(
+            b_actor,
+            {
+                "name": "Bravo secret report",
+                "visibility": "tenant",
+                "spec": {"object": "account", "type": "summary", "groups": [{"field": "name"}]},
+            },
+        ).id
+        b_dashboard_id = b_reports.create_dashboard(
+            b_actor,
+            {
+                "name": "Bravo secret dashboard",
+                "visibility": "tenant",
+                "layout": [{"report_id": b_report_id, "title": "Bravo secret widget"}],
+            },
+        ).id
+        b_schedule_id = b_schedules.create_schedule(
+            b_actor, {"report_id": b_report_id, "frequency": "daily", "time": "08:00"}
+        ).id
+    with app.test_request_context(), tenant_context(b.tenant_id, db.session, b.owner_id):
+        from flask import g
+
+        from print_templates import jobs as b_print
+        from print_templates import services as b_templates
+
+        b_actor = services.membership(b.owner_id)
+        g.tenant, g.membership = b_actor.tenant, b_actor
+        b_template_id = b_templates.create_template(
+            b_actor,
+            {
+                "object_key": "account",
+                "name": "Bravo secret template",
+                "locale": "en",
+                "source": "<p>Bravo secret template {{ record.name }}</p>",
+                "is_default": True,
+            },
+        ).id
+        b_print.request_pdf(b_actor, "account", b_record_id, template_id=b_template_id)
     drain_jobs()
+    with app.app_context(), tenant_context(b.tenant_id, db.session):
+        from print_templates.models import PrintDocument
+
+        b_document_id = db.session.execute(select(PrintDocument.id)).scalar_one()
     return (
         a,
         TenantB(
@@ -374,6 +482,13 @@ def two_tenants(app, make_company, login, drain_jobs, tmp_path, monkeypatch):
             lead_id=b_lead_id,
             opportunity_id=b_opportunity_id,
             price_list_id=b_price_list_id,
+            share_id=b_share_id,
+            file_id=b_file_id,
+            report_id=b_report_id,
+            dashboard_id=b_dashboard_id,
+            schedule_id=b_schedule_id,
+            template_id=b_template_id,
+            document_id=b_document_id,
         ),
         b_client,
     )
@@ -403,6 +518,16 @@ def _params_for(rule, b: TenantB) -> dict[str, object]:
         "lead_id": b.lead_id,
         "opportunity_id": b.opportunity_id,
         "price_list_id": b.price_list_id,
+        "share_id": b.share_id,
+        "file_id": b.file_id,
+        "report_id": b.report_id,
+        "dashboard_id": b.dashboard_id,
+        "schedule_id": b.schedule_id,
+        # B has a logo, A has none: every asset route must answer A with "no such asset".
+        "name": "logo",
+        "template_id": b.template_id,
+        "version": 1,
+        "document_id": b.document_id,
     }
     # Names that exist in every tenant: on their own they point at A's data, not B's.
     shared = {"object_key": "account", "role_key": "manager", "kind": "activities"}
@@ -454,6 +579,13 @@ def _markers(b: TenantB) -> list[str]:
         "Bravo secret product",
         "Bravo secret price list",
         "Bravo secret position",
+        "Bravo secret file",
+        "Bravo secret bytes",
+        "Bravo secret logo",
+        "Bravo secret template",
+        "Bravo secret report",
+        "Bravo secret dashboard",
+        "Bravo secret widget",
     ]
 
 
@@ -639,6 +771,51 @@ def test_walk_every_route_as_tenant_a_with_tenant_b_ids(app, two_tenants, login,
             )
             assert [i["unit_price"] for i in b_price_lists.items(b.price_list_id)] == ["7"]
             assert owner.position == "Bravo secret position"
+            from saas.records import sharing as b_sharing
+            from tenants import permissions as b_permissions
+
+            b_shares = b_sharing.list_shares(owner, "account", b.record_id)
+            assert [(s.id, s.kind, s.access) for s in b_shares] == [(b.share_id, "team", "edit")]
+            assert not b_permissions.grant("manager", "contact").create
+            from saas.files import services as b_files
+
+            b_file = b_files.get_file(owner, "account", b.record_id, b.file_id)
+            assert b_file.filename == "Bravo secret file.txt"
+            assert b_files.download(owner, "account", b.record_id, b.file_id)[1] == (
+                b"Bravo secret bytes"
+            )
+            assert [(a.name, a.filename) for a in b_files.list_assets()] == [
+                ("logo", "Bravo secret logo.png")
+            ]
+            from print_templates import services as b_templates
+            from print_templates.models import PrintDocument
+
+            b_template = b_templates.get_template(b.template_id)
+            assert (b_template.name, b_template.current_version, b_template.active) == (
+                "Bravo secret template",
+                1,
+                True,
+            )
+            assert b_template.is_default
+            b_documents = db.session.execute(select(PrintDocument.id)).scalars().all()
+            assert b_documents == [b.document_id]
+            from saas.reports import schedules as b_schedules
+            from saas.reports import services as b_reports
+
+            b_report = b_reports.get_report(owner, b.report_id)
+            assert (b_report.name, b_report.visibility, b_report.version) == (
+                "Bravo secret report",
+                "tenant",
+                1,
+            )
+            b_board = b_reports.get_dashboard(owner, b.dashboard_id)
+            assert (b_board.name, b_board.version, len(b_board.layout)) == (
+                "Bravo secret dashboard",
+                1,
+                1,
+            )
+            b_schedule = b_schedules.get_schedule(owner, b.schedule_id)
+            assert (b_schedule.active, b_schedule.version) == (True, 1)
         from saas.accounts.services import active_sessions
 
         assert b.session_id in {s.id for s in active_sessions(b.owner_id)}

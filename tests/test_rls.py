@@ -35,7 +35,10 @@ def populated(app, make_company, drain_jobs, login, api):
     the records of customers, contacts and leads get, a pool event, a notification, a reply
     on a record, the visit targets every company starts with, a contract's payment plan
     and payment, a quote's lines and approval request, the lead assignment and scoring rules,
-    the opportunity stage table and stage history, and a price list with an item)."""
+    the opportunity stage table and stage history, a price list with an item, a role's
+    permission row, a shared record, a file on a record and a company asset with their
+    bytes, a report, dashboard, report schedule and delivery, and the print templates every
+    company starts with and a quote's PDF with its bytes)."""
     from custom_fields.services import list_objects
 
     a, b = make_company(), make_company()
@@ -97,6 +100,10 @@ def populated(app, make_company, drain_jobs, login, api):
         _quote_with_lines(rest, base, created["quote"])
         _lead_rules(rest, base, company.owner_id)
         _price_list(rest, base, created["product"])
+        _permission_and_share(rest, base, created["account"], team.get_json()["id"])
+        _file_and_asset(rest, base, created["account"])
+        _report_dashboard_schedule(app, company, rest, base)
+        _print_document(rest, base, created["quote"])
     drain_jobs()
     return a, b
 
@@ -112,6 +119,59 @@ def _lead_rules(rest, base: str, owner_id: int) -> None:
     assert response.status_code == 202, response.get_json()
 
 
+def _print_document(rest, base: str, quote_id: int) -> None:
+    """A quote's PDF (rendered by the workers the fixture drains) from the starter templates
+    signup installs."""
+    response = rest.post(f"{base}/records/quote/{quote_id}/pdf", json={})
+    assert response.status_code == 202, response.get_json()
+
+
+def _report_dashboard_schedule(app, company, rest, base: str) -> None:
+    """A saved report (built-in ones come with signup), a dashboard showing it, a schedule
+    sending it, and one delivery of it (the clock moved past its time; mailed by the workers
+    the fixture drains)."""
+    import datetime as dt
+
+    spec = {"object": "account", "type": "summary", "groups": [{"field": "name"}]}
+    response = rest.post(f"{base}/reports", json={"name": "Report", "spec": spec})
+    assert response.status_code == 201, response.get_json()
+    report_id = response.get_json()["id"]
+    response = rest.post(
+        f"{base}/dashboards", json={"name": "Board", "layout": [{"report_id": report_id}]}
+    )
+    assert response.status_code == 201, response.get_json()
+    response = rest.post(
+        f"{base}/report-schedules",
+        json={"report_id": report_id, "frequency": "daily", "time": "08:00"},
+    )
+    assert response.status_code == 201, response.get_json()
+    due = dt.datetime.fromisoformat(response.get_json()["next_run_at"])
+    from saas.reports import schedules
+
+    with app.app_context(), tenant_context(company.tenant_id, db.session):
+        schedules.queue_due(due + dt.timedelta(minutes=1))
+        db.session.commit()
+
+
+def _file_and_asset(rest, base: str, account_id: int) -> None:
+    """A file attached to a customer and the company's logo (metadata and bytes rows)."""
+    import io
+
+    response = rest.post(
+        f"{base}/records/account/{account_id}/files",
+        data={"file": (io.BytesIO(b"contract scan"), "scan.txt")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 201, response.get_json()
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
+    response = rest.put(
+        f"{base}/assets/logo",
+        data={"file": (io.BytesIO(png), "logo.png")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 201, response.get_json()
+
+
 def _price_list(rest, base: str, product_id: int) -> None:
     """A price list with an item."""
     response = rest.post(f"{base}/price-lists", json={"name": "List", "currency": "CNY"})
@@ -121,6 +181,17 @@ def _price_list(rest, base: str, product_id: int) -> None:
         f"{base}/price-lists/{response.get_json()['id']}/items", json={"items": items}
     )
     assert response.status_code == 200, response.get_json()
+
+
+def _permission_and_share(rest, base: str, account_id: int, team_id: int) -> None:
+    """A role's permission row and a record shared with a team."""
+    rights = {"view": True, "create": False, "edit": False, "delete": False, "export": False}
+    response = rest.put(f"{base}/roles/member/permissions", json={"objects": {"product": rights}})
+    assert response.status_code == 200, response.get_json()
+    response = rest.post(
+        f"{base}/records/account/{account_id}/shares", json={"team_id": team_id, "access": "read"}
+    )
+    assert response.status_code == 201, response.get_json()
 
 
 def _quote_with_lines(rest, base: str, quote_id: int) -> None:

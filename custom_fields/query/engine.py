@@ -211,7 +211,7 @@ class Resolver:
         clauses = [model.id == ref, model.deleted_at.is_(None), _tenant_literal(model)]
         if not schema.is_standard or model_for(schema) is CustomRecord:
             clauses.append(model.object_id == schema.id)
-        scope = scope_clause(model.owner_id, self.actor)
+        scope = scope_clause(model, self.actor, schema.key)
         if scope is not None:
             clauses.append(scope)
         return and_(*clauses)
@@ -631,7 +631,7 @@ def base_query(
     )
     if model is CustomRecord:
         stmt = stmt.where(CustomRecord.object_id == schema.id)
-    scope = scope_clause(model.owner_id, actor)
+    scope = scope_clause(model, actor, schema.key)
     if scope is not None:
         stmt = stmt.where(scope)
     condition = build_filter(spec.filter, resolver, make_env(actor, timezone))

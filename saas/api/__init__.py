@@ -11,6 +11,7 @@ def register_api(app: Flask) -> None:
     from saas.api.activities import bp as activities_bp
     from saas.api.contracts import bp as contracts_bp
     from saas.api.duplicates import bp as duplicates_bp
+    from saas.api.files import bp as files_bp
     from saas.api.history import bp as history_bp
     from saas.api.imports import bp as imports_bp
     from saas.api.leads import bp as leads_bp
@@ -20,10 +21,14 @@ def register_api(app: Flask) -> None:
     from saas.api.pipeline import bp as pipeline_bp
     from saas.api.pool import bp as pool_bp
     from saas.api.price_lists import bp as price_lists_bp
+    from saas.api.print_templates import bp as print_bp
     from saas.api.public import bp as public_bp
     from saas.api.quotes import bp as quotes_bp
     from saas.api.records import bp as records_bp
     from saas.api.related import bp as related_bp
+    from saas.api.report_runs import bp as report_runs_bp
+    from saas.api.reports import bp as reports_bp
+    from saas.api.sharing import bp as sharing_bp
     from saas.api.teams import bp as teams_bp
     from saas.api.tenant import bp as tenant_bp
     from saas.api.views import bp as views_bp
@@ -51,6 +56,11 @@ def register_api(app: Flask) -> None:
     csrf.exempt(history_bp)
     csrf.exempt(merge_bp)
     csrf.exempt(price_lists_bp)
+    csrf.exempt(print_bp)
+    csrf.exempt(files_bp)
+    csrf.exempt(sharing_bp)
+    csrf.exempt(reports_bp)
+    csrf.exempt(report_runs_bp)
     api.register_blueprint(public_bp, url_prefix="/api/v1")
     api.register_blueprint(tenant_bp, url_prefix="/api/v1/t/<slug>")
     api.register_blueprint(metadata_bp, url_prefix="/api/v1/t/<slug>")
@@ -70,3 +80,8 @@ def register_api(app: Flask) -> None:
     api.register_blueprint(history_bp, url_prefix="/api/v1/t/<slug>")
     api.register_blueprint(merge_bp, url_prefix="/api/v1/t/<slug>")
     api.register_blueprint(price_lists_bp, url_prefix="/api/v1/t/<slug>")
+    api.register_blueprint(print_bp, url_prefix="/api/v1/t/<slug>")
+    api.register_blueprint(files_bp, url_prefix="/api/v1/t/<slug>")
+    api.register_blueprint(report_runs_bp, url_prefix="/api/v1/t/<slug>")
+    api.register_blueprint(sharing_bp, url_prefix="/api/v1/t/<slug>")
+    api.register_blueprint(reports_bp, url_prefix="/api/v1/t/<slug>")

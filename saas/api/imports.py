@@ -20,13 +20,12 @@ from saas.api.schemas import JobOut, StrictSchema
 from saas.errors import DomainError
 from saas.records import imports, services
 from saas.records.export import content_disposition
-from tenants.models import WRITE_ROLES
-from tenants.resolution import attach_api_tenant, require_roles
+from tenants.resolution import attach_api_tenant, require_right
 
 bp = ApiBlueprint("api_imports", __name__, description="Importing records from CSV and XLSX files")
 attach_api_tenant(bp)
 SECURITY = [{"bearerAuth": []}]
-require_writer = require_roles(WRITE_ROLES)
+
 #: What a multipart upload may add to the file itself (boundaries, headers).
 _ENVELOPE = 64 * 1024
 
@@ -154,7 +153,7 @@ def _out(status: imports.Status) -> dict[str, Any]:
 
 @bp.post("/records/<object_key>/imports")
 @bp.doc(security=SECURITY)
-@require_writer
+@require_right("create")
 @limit_upload
 @bp.arguments(UploadIn, location="files")
 @bp.response(201, ImportOut)
@@ -167,7 +166,7 @@ def upload(files: dict, object_key: str):
 
 @bp.get("/records/<object_key>/imports/<import_id>")
 @bp.doc(security=SECURITY)
-@require_writer
+@require_right("create")
 @bp.response(200, ImportOut)
 def get_import(object_key: str, import_id: str):
     """The import: its file, choices, status, progress and counts."""
@@ -176,7 +175,7 @@ def get_import(object_key: str, import_id: str):
 
 @bp.post("/records/<object_key>/imports/<import_id>/preview")
 @bp.doc(security=SECURITY)
-@require_writer
+@require_right("create")
 @bp.arguments(ChoicesIn)
 @bp.response(200, PreviewOut)
 def preview(body: dict, object_key: str, import_id: str):
@@ -212,7 +211,7 @@ def preview(body: dict, object_key: str, import_id: str):
 
 @bp.post("/records/<object_key>/imports/<import_id>/run")
 @bp.doc(security=SECURITY)
-@require_writer
+@require_right("create")
 @bp.arguments(ChoicesIn)
 @bp.response(202, RunOut)
 def run(body: dict, object_key: str, import_id: str):
@@ -231,7 +230,7 @@ def run(body: dict, object_key: str, import_id: str):
 
 @bp.get("/records/<object_key>/imports/<import_id>/errors.csv")
 @bp.doc(security=SECURITY)
-@require_writer
+@require_right("create")
 @bp.response(200, description="CSV: row, column, value, error (UTF-8 with BOM).")
 def errors_csv(object_key: str, import_id: str):
     """The rows that failed, one line per error."""

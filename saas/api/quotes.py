@@ -170,6 +170,11 @@ _action("send", "Mark an approved quote as sent.")
 _action("accept", "The customer accepted the sent quote.")
 _action("decline", "The customer declined the sent quote (status rejected).")
 _action("reopen", "Take a rejected quote back to draft.")
+_action(
+    "withdraw",
+    "Take a quote pending approval back to draft (its owner, the requester or an admin); the "
+    "approval request is closed as withdrawn.",
+)
 _action("revise", "A new version (draft, revision + 1); this one is frozen.", created=True)
 _action("copy", "A new draft quote with the same lines, revision 1.", created=True)
 

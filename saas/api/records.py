@@ -8,13 +8,11 @@ from marshmallow import INCLUDE, RAISE, Schema, fields
 from saas.api.blueprint import ApiBlueprint
 from saas.api.duplicates import ALLOW_PARAMETER, check_from_request, with_duplicates
 from saas.records import queries, services
-from tenants.models import WRITE_ROLES
-from tenants.resolution import attach_api_tenant, require_roles
+from tenants.resolution import attach_api_tenant, require_right
 
 bp = ApiBlueprint("api_records", __name__, description="Records of any object")
 attach_api_tenant(bp)
 SECURITY = [{"bearerAuth": []}]
-require_writer = require_roles(WRITE_ROLES)
 
 
 class RecordIn(Schema):
@@ -86,6 +84,7 @@ def _out(record, status: int = 200):
 @bp.doc(security=SECURITY)
 @bp.arguments(ListQuery, location="query")
 @bp.response(200, RecordPage)
+@require_right("view")
 def list_records(query: dict, object_key: str):
     """Records matching the URL form of a query, newest first unless sorted; pass
     ``next_cursor`` / ``prev_cursor`` back as ``cursor`` to page."""
@@ -98,6 +97,7 @@ def list_records(query: dict, object_key: str):
 @bp.doc(security=SECURITY)
 @bp.arguments(QueryBody)
 @bp.response(200, RecordPage)
+@require_right("view")
 def query_records(body: dict, object_key: str):
     """Records matching a filter tree, sorted on up to six fields, a page at a time."""
     spec, columns = queries.from_body(request.get_json(silent=True) or {})
@@ -107,7 +107,7 @@ def query_records(body: dict, object_key: str):
 
 @bp.post("/records/<object_key>")
 @bp.doc(security=SECURITY, parameters=[ALLOW_PARAMETER])
-@require_writer
+@require_right("create")
 @bp.arguments(RecordIn)
 @bp.response(201, description=RECORD_DOC)
 def create_record(body: dict, object_key: str):
@@ -134,7 +134,7 @@ def get_record(object_key: str, record_id: int):
         ALLOW_PARAMETER,
     ],
 )
-@require_writer
+@require_right("edit")
 @bp.arguments(RecordIn)
 @bp.response(200, description=RECORD_DOC)
 def update_record(body: dict, object_key: str, record_id: int):
@@ -149,7 +149,7 @@ def update_record(body: dict, object_key: str, record_id: int):
 
 @bp.delete("/records/<object_key>/<int:record_id>")
 @bp.doc(security=SECURITY)
-@require_writer
+@require_right("delete")
 @bp.response(204)
 def delete_record(object_key: str, record_id: int):
     """Move the record to the recycle bin."""
@@ -158,7 +158,7 @@ def delete_record(object_key: str, record_id: int):
 
 @bp.post("/records/<object_key>/<int:record_id>/restore")
 @bp.doc(security=SECURITY)
-@require_writer
+@require_right("delete")
 @bp.response(200, description=RECORD_DOC)
 def restore_record(object_key: str, record_id: int):
     """Bring a record back from the recycle bin."""

@@ -177,3 +177,15 @@ class JobOut(Schema):
     created_at = fields.DateTime()
     started_at = fields.DateTime(allow_none=True)
     finished_at = fields.DateTime(allow_none=True)
+    links = fields.Method(
+        "_links",
+        metadata={
+            "description": "Where the outcome is, once there is one: `document` (a "
+            "generated PDF or zip to download)."
+        },
+    )
+
+    def _links(self, row) -> dict | None:
+        from print_templates.jobs import result_links
+
+        return result_links(row)

@@ -1,16 +1,19 @@
-"""Teams and data scope under ``/api/v1/t/<slug>/``: the team tree, and which records each role
-sees. Any member reads; owners and admins change."""
+"""Teams, data scope and module permissions under ``/api/v1/t/<slug>/``: the team tree, which
+records each role sees, and what it may do with each object. Any member reads the teams and
+roles; owners and admins change them and read the permission matrix."""
 
 from __future__ import annotations
 
 from flask import g
 from flask_babel import get_locale
+from flask_babel import gettext as _
 from marshmallow import Schema, fields, validate
 
 from saas.api.blueprint import ApiBlueprint as Blueprint
 from saas.api.schemas import StrictSchema
-from tenants import teams
-from tenants.models import DATA_SCOPE_LABELS, DataScope, Role
+from tenants import permissions, teams
+from tenants.errors import Forbidden
+from tenants.models import ADMIN_ROLES, DATA_SCOPE_LABELS, DataScope, Role
 from tenants.resolution import attach_api_tenant
 
 bp = Blueprint("api_teams", __name__, description="Teams and the data scope of roles")
@@ -163,3 +166,94 @@ def patch_role(body: dict, role_key: str):
     """Set which records a role's members see (owners and admins; owner and admin stay
     ``all``)."""
     return teams.set_data_scope(g.membership, role_key, body["data_scope"])
+
+
+# ---------------------------------------------------------------- module permissions
+
+
+class GrantFields(Schema):
+    view = fields.Boolean(required=True)
+    create = fields.Boolean(required=True)
+    edit = fields.Boolean(required=True)
+    delete = fields.Boolean(required=True)
+    export = fields.Boolean(required=True)
+    data_scope = fields.String(
+        allow_none=True,
+        validate=validate.OneOf(SCOPES),
+        metadata={"description": "null: the role's own data scope"},
+    )
+
+
+class GrantIn(GrantFields, StrictSchema):
+    pass
+
+
+class PermissionOut(GrantFields):
+    object_key = fields.String()
+    label = fields.String(metadata={"description": "The object's plural, in the caller's language"})
+    configured = fields.Boolean(
+        metadata={"description": "false: the role's defaults apply to this object"}
+    )
+
+
+class PermissionsOut(Schema):
+    role = fields.String()
+    locked = fields.Boolean(
+        metadata={"description": "true for owner and admin: every right on every object"}
+    )
+    objects = fields.List(fields.Nested(PermissionOut))
+
+
+class PermissionsIn(StrictSchema):
+    objects = fields.Dict(
+        keys=fields.String(),
+        values=fields.Nested(GrantIn),
+        required=True,
+        metadata={"description": "Object key → rights; objects not named keep theirs"},
+    )
+
+
+def _permissions(role_key: str) -> dict:
+    locale = "zh_CN" if str(get_locale() or "en").startswith("zh") else "en"
+    rows = permissions.matrix(role_key, locale=locale)
+    return {
+        "role": role_key,
+        "locked": permissions.locked(role_key),
+        "objects": [
+            {"object_key": r.object_key, "label": r.label, "configured": r.configured}
+            | r.grant.as_dict()
+            for r in rows
+        ],
+    }
+
+
+@bp.get("/roles/<role_key>/permissions")
+@bp.doc(security=SECURITY)
+@bp.response(200, PermissionsOut)
+def get_permissions(role_key: str):
+    """What the role may do with each object (view, create, edit, delete, export) and which
+    records of it the role sees (owners and admins)."""
+    if g.membership.role_key not in ADMIN_ROLES:
+        raise Forbidden(_("Only owners and administrators can see permissions."))
+    teams.get_role(role_key)
+    return _permissions(role_key)
+
+
+@bp.put("/roles/<role_key>/permissions")
+@bp.doc(security=SECURITY)
+@bp.arguments(PermissionsIn)
+@bp.response(200, PermissionsOut)
+def put_permissions(body: dict, role_key: str):
+    """Set the role's rights on the objects named (all of them or none; audited). Writing
+    needs viewing: a row that creates, edits, deletes or exports without view is refused."""
+    permissions.set_matrix(g.membership, role_key, body["objects"])
+    return _permissions(role_key)
+
+
+@bp.delete("/roles/<role_key>/permissions")
+@bp.doc(security=SECURITY)
+@bp.response(200, PermissionsOut)
+def reset_permissions(role_key: str):
+    """Back to the role's defaults on every object (audited)."""
+    permissions.reset(g.membership, role_key)
+    return _permissions(role_key)

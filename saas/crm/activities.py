@@ -63,13 +63,13 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from custom_fields import types
 from custom_fields.definitions import FieldInfo, schemas
 from custom_fields.query import reader
-from custom_fields.query.scope import data_scope, scope_clause
+from custom_fields.query.scope import scope_clause
 from custom_fields.types import FieldValueError
 from saas.errors import DomainError, ValidationFailed
 from saas.extensions import db
 from saas.records.errors import RecordNotFound
 from saas.records.models import Account, Activity, RecordColumns
-from tenants import audit, notifications
+from tenants import audit, notifications, permissions
 from tenants.context import TenantScoped, current_tenant_id
 from tenants.errors import Forbidden
 from tenants.models import (
@@ -354,6 +354,26 @@ def on_save(
         return
     if before is None or before.get("status") != "done":
         record.data = {**data, "done_at": _iso(utcnow())}
+
+
+def prepare_import(schema: Any, rows: Iterable[Any]) -> None:
+    """:func:`on_save` for a batch of imported activities while they are validated: a row
+    created done, or changing one to done, without ``done_at`` is stamped with the time of the
+    import. The rows are the import's outcomes (``saas.records.imports.Outcome``: ``action``,
+    ``data``, and for updates ``before_data``)."""
+    if schema.key != "activity":
+        return
+    stamp: str | None = None
+    for outcome in rows:
+        if outcome.action not in ("create", "update"):
+            continue
+        data = outcome.data
+        if data.get("status") != "done" or data.get("done_at"):
+            continue
+        before = outcome.before_data if outcome.action == "update" else None
+        if before is None or before.get("status") != "done":
+            stamp = stamp or _iso(utcnow())
+            data["done_at"] = stamp
 
 
 # ---------------------------------------------------------------- replies (批复)
@@ -831,7 +851,7 @@ def visible_teams(actor: Membership) -> list[Any]:
     from tenants import teams
 
     nodes = teams.list_teams()
-    scope = DataScope.ALL if actor.role_key in ADMIN_ROLES else data_scope(actor.role_key)
+    scope = permissions.object_scope(actor.role_key, "activity")
     if scope == DataScope.ALL:
         return nodes
     if scope == DataScope.OWN or actor.team_id is None:
@@ -920,7 +940,7 @@ def calendar(
         at >= _iso(begin),
         at < _iso(finish),
     )
-    scope = scope_clause(Activity.owner_id, actor)
+    scope = scope_clause(Activity, actor, "activity")
     if scope is not None:
         stmt = stmt.where(scope)
     with _reading() as session:
@@ -1137,7 +1157,7 @@ def behind_target(
         .order_by(Account.id.desc())
         .limit(limit + 1)
     )
-    scope = scope_clause(Account.owner_id, actor)
+    scope = scope_clause(Account, actor, "account")
     if scope is not None:
         stmt = stmt.where(scope)
     if before is not None:

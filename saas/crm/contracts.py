@@ -59,7 +59,7 @@ from saas.extensions import db
 from saas.jobs import job, queue_daily_per_tenant
 from saas.records.errors import RecordNotFound
 from saas.records.models import Contract, Quote
-from tenants import audit, notifications
+from tenants import audit, notifications, permissions
 from tenants.context import current_tenant_id, tenant_context
 from tenants.errors import Forbidden
 from tenants.models import WRITE_ROLES, Membership, MembershipStatus, RoleKey, Tenant
@@ -417,7 +417,7 @@ def _not_found() -> RecordNotFound:
 
 def _contracts(actor: Membership | None):
     stmt = select(Contract).where(Contract.deleted_at.is_(None))
-    scope = scope_clause(Contract.owner_id, actor)
+    scope = scope_clause(Contract, actor, "contract")
     return stmt if scope is None else stmt.where(scope)
 
 
@@ -598,6 +598,9 @@ def _require_writer(actor: Membership) -> None:
     from saas.records.services import require_writer  # imports this module
 
     require_writer(actor, _("Your role does not allow changing contracts."))
+    permissions.require(
+        actor, "contract", "edit", _("Your role does not allow changing contracts.")
+    )
 
 
 def _conflict(contract: Contract, message: str) -> StatusConflict:
@@ -815,7 +818,7 @@ def from_quote(actor: Membership, quote_id: int) -> Contract:
     _require_writer(actor)
     with _command():
         stmt = select(Quote).where(Quote.id == quote_id, Quote.deleted_at.is_(None))
-        scope = scope_clause(Quote.owner_id, actor)
+        scope = scope_clause(Quote, actor, "quote")
         if scope is not None:
             stmt = stmt.where(scope)
         quote = db.session.execute(
@@ -1315,7 +1318,7 @@ def _receivable_rows(actor: Membership | None, today: date, owner_id: int | None
         status.in_(RECEIVABLE),
         Contract.data[("amount", "amount")].astext.is_not(None),
     )
-    scope = scope_clause(Contract.owner_id, actor)
+    scope = scope_clause(Contract, actor, "contract")
     if scope is not None:
         contracts = contracts.where(scope)
     if owner_id is not None:

@@ -418,7 +418,7 @@ def _records(actor: Membership | None, ids: Mapping[str, set[int]]) -> list[_Rec
         if not record_ids:
             continue
         model = model_for(all_schemas[object_key])
-        scope = scope_clause(model.owner_id, actor)
+        scope = scope_clause(model, actor, object_key)
         visible = (scope if scope is not None else true()).label("visible")
         stmt = select(model.id, model.name, model.owner_id, model.data, visible).where(
             model.id.in_(sorted(record_ids)), model.deleted_at.is_(None)

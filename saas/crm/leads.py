@@ -25,6 +25,7 @@ transaction: any failure leaves nothing behind. A converted lead cannot be conve
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -41,7 +43,11 @@ from sqlalchemy import (
     Identity,
     Integer,
     String,
+    Text,
+    and_,
     case,
+    cast,
+    column,
     delete,
     func,
     literal,
@@ -65,7 +71,7 @@ from saas.extensions import db
 from saas.jobs import job
 from saas.records.errors import RecordNotFound
 from saas.records.models import Activity, Lead, RecordColumns
-from tenants import audit, notifications
+from tenants import audit, notifications, permissions
 from tenants.context import TenantScoped, current_tenant_id
 from tenants.errors import Forbidden
 from tenants.models import (
@@ -79,6 +85,7 @@ from tenants.models import (
 )
 
 if TYPE_CHECKING:
+    from saas.records.imports import Outcome
     from saas.records.services import Store
 
 _log = logging.getLogger("kehu.leads")
@@ -154,6 +161,7 @@ def _require_writer(actor: Membership) -> None:
     from saas.records.services import require_writer  # imports this module
 
     require_writer(actor)
+    permissions.require(actor, "lead", "edit")
 
 
 def _lead_schema() -> ObjectSchema:
@@ -399,7 +407,7 @@ def assignable_members(actor: Membership) -> list[tuple[int, str]]:
 
 def _lock_lead(actor: Membership, lead_id: int) -> Lead:
     stmt = select(Lead).where(Lead.id == lead_id, Lead.deleted_at.is_(None))
-    scope = scope_clause(Lead.owner_id, actor)
+    scope = scope_clause(Lead, actor, "lead")
     if scope is not None:
         stmt = stmt.where(scope)
     lead = db.session.execute(
@@ -734,6 +742,250 @@ def after_save(
         return
     if before is None or before[0] != record.owner_id:
         _notify(record, record.owner_id, actor)
+
+
+# ---------------------------------------------------------------- import hooks
+#
+# An import writes its rows a batch at a time with set-based SQL (saas.records.imports), so the
+# record hooks above run there once per batch instead of once per record. The rows are the
+# import's outcomes (``saas.records.imports.Outcome``): ``action``, ``system`` (name, owner,
+# tags), ``data``, ``record_id``, ``auto_owner`` and, for updates, ``before``.
+
+
+def _leads_link(row: notifications.Notification) -> str | None:
+    from flask import url_for
+
+    return url_for("records.index", object_key="lead", f="owner_id:is_me")
+
+
+notifications.register(
+    "lead.imported",
+    lambda p: ngettext(
+        "%(n)d lead was assigned to you by an import.",
+        "%(n)d leads were assigned to you by an import.",
+        int(p.get("n", 0)),
+        n=int(p.get("n", 0)),
+    ),
+    _leads_link,
+)
+
+
+def rule_assigns() -> bool:
+    """Whether the company's rule gives new leads their owner (a mode other than manual). Reads
+    without locking: the import preview shows "by the assignment rule" and takes no turn."""
+    mode = db.session.execute(select(LeadAssignment.mode)).scalar_one_or_none()
+    return mode not in (None, "manual")
+
+
+@dataclass
+class _TeamLoad:
+    """The active writers of a team (and the teams below it) and their open leads, read once
+    per import batch; the batch's own new leads are added as they are given."""
+
+    members: list[Any]
+    load: dict[int, int]
+
+
+def _team_load(team_id: int, writers: set[int]) -> _TeamLoad:
+    members = [
+        m
+        for m in db.session.execute(
+            select(Membership.user_id, Membership.created_at).where(
+                Membership.team_id.in_(_teams_below(team_id))
+            )
+        ).all()
+        if m.user_id in writers
+    ]
+    load: dict[int, int] = {}
+    if members:
+        status = Lead.data["status"].astext
+        load = dict(
+            db.session.execute(
+                select(Lead.owner_id, func.count())
+                .where(
+                    Lead.owner_id.in_([m.user_id for m in members]),
+                    Lead.deleted_at.is_(None),
+                    status.in_(OPEN_STATUSES),
+                )
+                .group_by(Lead.owner_id)
+            ).all()
+        )
+    return _TeamLoad(members, load)
+
+
+def _pick_import_owners(creates: Sequence[Outcome]) -> None:
+    """Owners for a batch's new leads, in file order, exactly as :func:`pick_owner` would give
+    them one create at a time: the rule's row is locked once (until the batch's transaction
+    ends), the rotation advances once per lead that takes a turn, and "least loaded" counts the
+    open leads given earlier in the batch (rows naming their owner included)."""
+    if not any(o.auto_owner for o in creates) or not rule_assigns():
+        return
+    row = _row(lock=True)
+    if row is None or row.mode == "manual":
+        return
+    writers = _active_writers()
+    regions = (row.regions or {}) if row.mode == "by_region" else {}
+    teams: dict[int, _TeamLoad] = {}
+    given: dict[int, int] = {}  # open leads of this batch per owner, so far
+    # The rotation of _next_in_turn, kept in locals for the batch and stored once.
+    rotation = list(row.members or [])
+    cursor = row.cursor
+
+    def next_in_turn() -> int | None:
+        nonlocal cursor
+        for step in range(len(rotation)):
+            index = (cursor + step) % len(rotation)
+            if rotation[index] in writers:
+                cursor = (index + 1) % len(rotation)
+                return rotation[index]
+        return None
+
+    for outcome in creates:
+        data = outcome.data or {}
+        if outcome.auto_owner:
+            owner: int | None = None
+            region = data.get("region")
+            target = regions.get(region) if region else None
+            if target and "user_id" in target and target["user_id"] in writers:
+                owner = target["user_id"]
+            elif target and "team_id" in target:
+                team = teams.get(target["team_id"])
+                if team is None:
+                    team = teams[target["team_id"]] = _team_load(target["team_id"], writers)
+                if team.members:
+                    owner = min(
+                        team.members,
+                        key=lambda m, t=team: (
+                            t.load.get(m.user_id, 0) + given.get(m.user_id, 0),
+                            m.created_at,
+                            m.user_id,
+                        ),
+                    ).user_id
+            if owner is None:
+                owner = next_in_turn()
+            if owner is not None:
+                outcome.system["owner_id"] = owner
+        owner_id = outcome.system.get("owner_id")
+        if owner_id is not None and data.get("status") in OPEN_STATUSES:
+            given[owner_id] = given.get(owner_id, 0) + 1
+    if cursor != row.cursor:
+        row.cursor = cursor
+
+
+def _import_scores(
+    rows: Sequence[Outcome], rules: Sequence[LeadScoreRule], actor_id: int
+) -> dict[int, int]:
+    """The scores of a batch's leads in one statement: the rules run against the values being
+    written, a derived table of the batch shaped like ``leads`` (an updated lead keeps its
+    creation time and creator)."""
+    tenant_id = current_tenant_id()
+    values = [
+        {
+            "id": o.record_id,
+            "name": o.system.get("name"),
+            "owner_id": o.system.get("owner_id"),
+            "tags": list(o.system.get("tags") or []),
+            "data": o.data or {},
+        }
+        for o in rows
+    ]
+    encoded = json.dumps(values, ensure_ascii=False)
+    batch = (
+        func.jsonb_to_recordset(cast(literal(encoded, Text), JSONB))
+        .table_valued(
+            column("id", BigInteger),
+            column("name", Text),
+            column("owner_id", BigInteger),
+            column("tags", ARRAY(Text)),
+            column("data", JSONB),
+        )
+        .render_derived(name="r", with_types=True)
+    )
+    created_by: Any = literal(actor_id, BigInteger)
+    created_at: Any = func.now()
+    source: Any = batch
+    if any(o.action == "update" for o in rows):
+        stored = Lead.__table__.alias("stored")
+        created_by = func.coalesce(stored.c.created_by, created_by)
+        created_at = func.coalesce(stored.c.created_at, created_at)
+        source = batch.outerjoin(
+            stored, and_(stored.c.tenant_id == tenant_id, stored.c.id == batch.c.id)
+        )
+    derived = (
+        select(
+            literal(tenant_id, BigInteger).label("tenant_id"),
+            batch.c.id.label("id"),
+            batch.c.name.label("name"),
+            batch.c.owner_id.label("owner_id"),
+            created_by.label("created_by"),
+            literal(actor_id, BigInteger).label("updated_by"),
+            created_at.label("created_at"),
+            func.now().label("updated_at"),
+            batch.c.tags.label("tags"),
+            batch.c.data.label("data"),
+            literal(None, DateTime(timezone=True)).label("deleted_at"),
+        )
+        .select_from(source)
+        .subquery("lead_values")
+    )
+    entity = aliased(Lead, derived, adapt_on_names=True)
+    return dict(
+        db.session.execute(select(entity.id, score_sql(entity, rules, _env()))).tuples().all()
+    )
+
+
+def before_import(st: Store, rows: Sequence[Outcome], actor: Membership) -> None:
+    """Before a batch of leads is written (:func:`before_save` for a batch): new leads whose row
+    names no owner take the rule's, in file order, and every lead's score follows the rules.
+    Called by the import writer in the batch's transaction, after the new records got their
+    ids and before anything of theirs is written."""
+    if st.schema.key != "lead" or not rows:
+        return
+    with db.session.no_autoflush:
+        _pick_import_owners([o for o in rows if o.action == "create"])
+        rules = _active_rules()
+        if not rules or st.schema.field("score") is None:
+            return
+        scores = _import_scores(rows, rules, actor.user_id)
+    for outcome in rows:
+        value = scores.get(outcome.record_id)
+        if value is not None:
+            outcome.data["score"] = value
+
+
+def after_import(
+    st: Store, creates: Sequence[Outcome], updates: Sequence[Outcome], actor: Membership
+) -> dict[int, int]:
+    """After a batch of leads is written: how many each member got from someone else (new
+    leads, and leads whose owner the import changed), as :func:`after_save` would tell them
+    one by one. The import adds the batches up and tells each member once
+    (:func:`notify_imported`)."""
+    if st.schema.key != "lead":
+        return {}
+    given: dict[int, int] = {}
+    for outcome in [*creates, *updates]:
+        owner = outcome.system.get("owner_id")
+        previous = (outcome.before or {}).get("owner_id") if outcome.action == "update" else None
+        if owner is None or owner == actor.user_id or owner == previous:
+            continue
+        given[owner] = given.get(owner, 0) + 1
+    return given
+
+
+def notify_imported(given: Mapping[int, int], actor: Membership, import_id: str) -> int:
+    """One notification per member who got leads from an import ("%(n)d leads were assigned
+    to you by an import"), in the caller's transaction; answers how many were added."""
+    name = actor.user.display_name if actor.user is not None else None
+    return notifications.notify_many(
+        {
+            "user_id": int(user_id),
+            "kind": "lead.imported",
+            "object_key": "lead",
+            "params": {"n": int(n), "actor": name, "import": import_id},
+        }
+        for user_id, n in sorted(given.items())
+        if n > 0
+    )
 
 
 # ---------------------------------------------------------------- conversion

@@ -9,7 +9,7 @@ with every record involved locked (``SELECT … FOR UPDATE``, in id order):
 - every lookup value pointing at an other is repointed to the survivor: every lookup field whose
   target is the object, found in the metadata store (custom objects and fields in the recycle
   bin included), plus the tables that name a record by column (replies, notifications,
-  approvals, pool events, recently viewed);
+  approvals, files, pool events, recently viewed);
 - the others go to the recycle bin, their duplicate keys and unique claims released (they can
   never come back, so the survivor may take their unique values), marked with
   :data:`MERGED_INTO` in their ``data`` (not a field key: field keys start with a letter);
@@ -41,6 +41,7 @@ from saas.crm.approvals import Approval
 from saas.crm.pool import PoolEvent
 from saas.errors import DomainError, ValidationFailed
 from saas.extensions import db
+from saas.files.models import StoredFile
 from saas.records import services as records
 from saas.records.errors import RecordNotFound
 from saas.records.models import (
@@ -192,10 +193,15 @@ def _check_object(object_key: str) -> None:
         raise RecordNotFound(_("Only customers, contacts and leads can be merged."))
 
 
-def _require_writer(actor: Membership) -> None:
-    from saas.records.services import require_writer  # imports this module
+def _require_writer(actor: Membership, object_key: str) -> None:
+    """Merging changes the survivor and deletes the others: both rights on the object."""
+    from saas.records.services import require_permission, require_writer  # imports this module
 
     require_writer(actor, _("Your role does not allow merging records."))
+    for action in ("edit", "delete"):
+        require_permission(
+            actor, object_key, action, _("Your role does not allow merging records.")
+        )
 
 
 def _load(
@@ -272,6 +278,12 @@ def _column_tables(object_key: str, ids: Sequence[int]) -> list[tuple[str, Any, 
             (Notification.object_key == object_key) & Notification.record_id.in_(ids),
         ),
         ("approvals", Approval, (Approval.object_key == object_key) & Approval.record_id.in_(ids)),
+        # Files attached to the others move to the survivor.
+        (
+            "files",
+            StoredFile,
+            (StoredFile.object_key == object_key) & StoredFile.record_id.in_(ids),
+        ),
     ]
     if object_key == "account":
         tables.append(("pool_events", PoolEvent, PoolEvent.account_id.in_(ids)))
@@ -284,6 +296,7 @@ def _column_label(key: str) -> str:
         "notifications": _("Notifications"),
         "approvals": _("Approvals"),
         "pool_events": _("Ownership history"),
+        "files": _("Files"),
     }[key]
 
 
@@ -326,7 +339,7 @@ def preview(actor: Membership, object_key: str, survivor_id: Any, other_ids: Any
     """The records side by side (every field the actor may see), the survivor's values chosen
     by default, and how many records and rows would be moved to the survivor."""
     _check_object(object_key)
-    _require_writer(actor)
+    _require_writer(actor, object_key)
     survivor_id, others = _clean_ids(survivor_id, other_ids)
     found = _load(actor, object_key, [survivor_id, *others], lock=False)
     rows_in_order = [found[survivor_id], *(found[i] for i in others)]
@@ -510,7 +523,7 @@ def merge(
     """Merge the others into the survivor in one transaction (see the module's description);
     nothing changes when any step fails. Returns the survivor."""
     _check_object(object_key)
-    _require_writer(actor)
+    _require_writer(actor, object_key)
     survivor_id, others = _clean_ids(survivor_id, other_ids)
     ids = [survivor_id, *others]
     versions = _clean_versions(expected_versions, ids)

@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -55,6 +56,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -79,6 +81,7 @@ from tenants.models import (
 )
 
 if TYPE_CHECKING:
+    from saas.records.imports import Outcome
     from saas.records.services import Store
 
 KINDS = ("open", "won", "lost")
@@ -452,6 +455,116 @@ def after_save(
         create_followups(record, actor, now)
 
 
+# ---------------------------------------------------------------- import hooks
+#
+# An import validates and writes its rows a batch at a time (saas.records.imports): these are
+# the hooks above for a batch. The rows are the import's outcomes
+# (``saas.records.imports.Outcome``): ``action``, ``data``, ``sent`` (the keys its cells gave),
+# ``record_id`` and, for updates, ``before_data``.
+
+
+def _import_change(outcome: Outcome) -> tuple[str | None, str | None] | None:
+    new = (outcome.data or {}).get(STAGE)
+    if outcome.action == "create":
+        return (None, new) if new is not None else None
+    old = (outcome.before_data or {}).get(STAGE)
+    return (old, new) if old != new else None
+
+
+def prepare_import(
+    schema: ObjectSchema, rows: Sequence[Outcome], report: Callable[[Outcome, str, str], None]
+) -> None:
+    """While a batch of opportunities is validated (:func:`before_save` for a batch): a row
+    that sets or changes the stage takes the stage's probability unless its cells give one, and
+    a row moving to a lost-kind stage without a reason fails (``report(row, field, message)``;
+    the import then marks the row failed)."""
+    if schema.key != "opportunity":
+        return
+    changing = [
+        (o, change)
+        for o in rows
+        if o.action in ("create", "update") and (change := _import_change(o)) is not None
+    ]
+    if not changing:
+        return
+    table = stage_table()
+    info = schema.field(PROBABILITY)
+    field_type = types.get(info.type) if info is not None else None
+    stored: dict[int, Any] = {}
+    for outcome, (_old, new) in changing:
+        stage = table.get(new) if new is not None else None
+        if stage is None:
+            continue
+        data = outcome.data
+        if (
+            info is not None
+            and field_type is not None
+            and PROBABILITY not in outcome.sent
+            and stage.probability is not None
+        ):
+            if stage.probability not in stored:  # stored as if typed in: "50.00" for 50
+                stored[stage.probability] = field_type.to_storage(
+                    field_type.clean(stage.probability, info.spec, Context())
+                )
+            data[PROBABILITY] = stored[stage.probability]
+        if stage.kind == LOST and schema.field(LOST_REASON) is not None:
+            reason = data.get(LOST_REASON)
+            if not (isinstance(reason, str) and reason.strip()):
+                report(
+                    outcome,
+                    LOST_REASON,
+                    _("Say why the deal was lost (%(stage)s).", stage=stage.code),
+                )
+                outcome.action = "error"
+
+
+def after_import(
+    st: Store, creates: Sequence[Outcome], updates: Sequence[Outcome], actor: Membership
+) -> int:
+    """After a batch of opportunities is written (:func:`after_save` for a batch): a stage
+    history row for each one created with a stage or whose stage the import changed, in one
+    statement, with who, when and the amount then. Imported deals get no after-sale follow-ups:
+    a deal won before it was imported would get them dated from the import. Answers how many
+    rows were added."""
+    if st.schema.key != "opportunity":
+        return 0
+    rows = []
+    for outcome in [*creates, *updates]:
+        change = _import_change(outcome)
+        if change is None:
+            continue
+        amount, currency = _amount(outcome.data or {})
+        rows.append(
+            {
+                "id": outcome.record_id,
+                "from_stage": change[0],
+                "to_stage": change[1],
+                "amount": str(amount) if amount is not None else None,
+                "currency": currency,
+            }
+        )
+    if rows:
+        db.session.execute(
+            text(_IMPORTED_HISTORY),
+            {
+                "tenant": current_tenant_id(),
+                "actor": actor.user_id or None,
+                "at": utcnow(),
+                "rows": json.dumps(rows, ensure_ascii=False),
+            },
+        )
+    return len(rows)
+
+
+_IMPORTED_HISTORY = """
+INSERT INTO stage_history (tenant_id, opportunity_id, from_stage, to_stage, changed_by,
+                           changed_at, amount, currency)
+SELECT :tenant, r.id, r.from_stage, r.to_stage, :actor, :at, r.amount, r.currency
+FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+     AS r(id bigint, from_stage text, to_stage text, amount numeric, currency text)
+"""
+
+
 def _won_before(opportunity_id: int, table: Mapping[str, Stage]) -> bool:
     codes = [code for code, s in table.items() if s.kind == WON]
     stmt = select(StageHistory.id).where(
@@ -569,7 +682,7 @@ def _opportunity(actor: Membership | None, opportunity_id: int) -> Opportunity:
     stmt = select(Opportunity).where(
         Opportunity.id == opportunity_id, Opportunity.deleted_at.is_(None)
     )
-    scope = scope_clause(Opportunity.owner_id, actor)
+    scope = scope_clause(Opportunity, actor, "opportunity")
     if scope is not None:
         stmt = stmt.where(scope)
     found = db.session.execute(stmt).scalar_one_or_none()
@@ -689,7 +802,7 @@ def _team_members(team_id: int) -> list[int]:
 
 def _where(actor: Membership, filters: Filters) -> list[Any]:
     clauses: list[Any] = [Opportunity.deleted_at.is_(None)]
-    scope = scope_clause(Opportunity.owner_id, actor)
+    scope = scope_clause(Opportunity, actor, "opportunity")
     if scope is not None:
         clauses.append(scope)
     if filters.owner_id is not None:
@@ -904,7 +1017,7 @@ def board(actor: Membership, filters: Filters | None = None) -> Summary:
         stmt = select(Account.id, Account.name).where(
             Account.id.in_(account_ids), Account.deleted_at.is_(None)
         )
-        scope = scope_clause(Account.owner_id, actor)
+        scope = scope_clause(Account, actor, "account")
         if scope is not None:
             stmt = stmt.where(scope)
         names = dict(db.session.execute(stmt).all())

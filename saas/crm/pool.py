@@ -18,8 +18,9 @@ default), so the rules can be checked with a moving clock.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,18 +43,19 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from custom_fields.definitions import schemas
-from custom_fields.query.scope import data_scope, scope_clause, team_members
+from custom_fields.query.scope import scope_clause, team_members
 from saas.errors import DomainError, ValidationFailed
 from saas.extensions import db
 from saas.jobs import job, queue_daily_per_tenant
 from saas.records.errors import RecordNotFound
 from saas.records.models import Account, RecordColumns
-from tenants import audit, notifications
+from tenants import audit, notifications, permissions
 from tenants.context import TenantScoped, current_tenant_id, tenant_context
 from tenants.errors import Forbidden
 from tenants.models import (
@@ -279,6 +281,7 @@ def _require_writer(actor: Membership) -> None:
     from saas.records.services import require_writer  # imports this module
 
     require_writer(actor, _("Your role does not allow working customers."))
+    permissions.require(actor, "account", "edit", _("Your role does not allow working customers."))
 
 
 def _not_found() -> RecordNotFound:
@@ -312,7 +315,7 @@ def _lock_member(user_id: int) -> None:
 
 def _may_see(actor: Membership, account: Account) -> bool:
     """Whether the account is within the actor's data scope (pool customers are not)."""
-    scope = scope_clause(Account.owner_id, actor)
+    scope = scope_clause(Account, actor, "account")
     if scope is None:
         return True
     stmt = select(Account.id).where(Account.id == account.id, scope)
@@ -495,7 +498,7 @@ def _scope_members(actor: Membership) -> set[int] | None:
     """The people a manager may give customers to (``None``: anyone; owners and admins)."""
     if actor.role_key in ADMIN_ROLES:
         return None
-    scope = data_scope(actor.role_key)
+    scope = permissions.object_scope(actor.role_key, "account")
     if scope == DataScope.OWN:
         return {actor.user_id}
     if scope in (DataScope.TEAM, DataScope.TEAM_AND_BELOW):
@@ -800,6 +803,59 @@ def _activity_saved(
         if done_at is not None:
             at = min(done_at, now)
     touch(account_id, at)
+
+
+def after_import(
+    object_key: str,
+    creates: Iterable[Any],
+    updates: Iterable[Any],
+    *,
+    now: datetime | None = None,
+) -> int:
+    """:func:`on_save`'s activity clocks for a batch of imported activities, once they are
+    written: each customer named by an activity created, or by one the import marked done (or
+    moved to it while done), moves its ``last_activity_at`` forward (never back) to the latest
+    such activity's time — its ``done_at`` for a done one (a future one counts as now), else
+    now — in one ``UPDATE … FROM`` for the batch. The rows are the import's outcomes
+    (``saas.records.imports.Outcome``: ``data``, and for updates ``before_data``). Answers how
+    many customers were looked at."""
+    if object_key != "activity":
+        return 0
+    now = now or utcnow()
+    latest: dict[int, datetime] = {}
+    written = [(o, None) for o in creates] + [(o, o.before_data or {}) for o in updates]
+    for outcome, before in written:
+        data = outcome.data or {}
+        account_id = data.get("account")
+        if isinstance(account_id, bool) or not isinstance(account_id, int):
+            continue
+        done = data.get("status") == "done"
+        if before is not None:
+            moved = before.get("status") != "done" or before.get("account") != account_id
+            if not (done and moved):
+                continue
+        at = now
+        if done:
+            done_at = _as_time(data.get("done_at"))
+            if done_at is not None:
+                at = min(done_at, now)
+        if account_id not in latest or at > latest[account_id]:
+            latest[account_id] = at
+    if latest:
+        rows = [{"id": k, "at": v.isoformat()} for k, v in sorted(latest.items())]
+        db.session.execute(
+            text(_TOUCH_MANY),
+            {"tenant": current_tenant_id(), "rows": json.dumps(rows)},
+        )
+    return len(latest)
+
+
+_TOUCH_MANY = """
+UPDATE accounts AS a
+SET last_activity_at = greatest(a.last_activity_at, r.at)
+FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(id bigint, at timestamptz)
+WHERE a.tenant_id = :tenant AND a.id = r.id
+"""
 
 
 def touch(account_id: int, at: datetime) -> None:

@@ -45,7 +45,7 @@ from sqlalchemy.exc import IntegrityError
 
 from custom_fields import types
 from custom_fields.definitions import ObjectSchema
-from custom_fields.query.scope import data_scope, team_members
+from custom_fields.query.scope import team_members
 from saas.crm import approvals, money, price_lists
 from saas.errors import DomainError, ValidationFailed
 from saas.extensions import db
@@ -55,10 +55,11 @@ from saas.records import services as records
 from saas.records.errors import RecordNotFound, StaleVersion
 from saas.records.models import Product, QuoteLine, RecordColumns
 from saas.records.models import Quote as QuoteRecord
-from tenants import audit, notifications
+from tenants import audit, notifications, permissions
 from tenants.context import current_tenant_id
 from tenants.errors import Forbidden
 from tenants.models import (
+    ADMIN_ROLES,
     WRITE_ROLES,
     DataScope,
     Membership,
@@ -99,6 +100,7 @@ TRANSITIONS: dict[str, tuple[frozenset[Status], Status | None]] = {
     "accept": (frozenset({Status.SENT}), Status.ACCEPTED),
     "decline": (frozenset({Status.SENT}), Status.REJECTED),
     "reopen": (frozenset({Status.REJECTED}), Status.DRAFT),
+    "withdraw": (frozenset({Status.PENDING_APPROVAL}), Status.DRAFT),
     "expire": (frozenset({Status.APPROVED, Status.SENT}), Status.EXPIRED),
 }
 #: Statuses a new version can be made from (a draft is edited; a pending one awaits its answer;
@@ -639,6 +641,7 @@ def _require_writer(actor: Membership) -> None:
     from saas.records.services import require_writer  # imports this module
 
     require_writer(actor, _("Your role does not allow changing quotes."))
+    permissions.require(actor, "quote", "edit", _("Your role does not allow changing quotes."))
 
 
 def _refuse(action: str, status: Status) -> TransitionRefused:
@@ -651,6 +654,7 @@ def _refuse(action: str, status: Status) -> TransitionRefused:
         "accept": _("Only a sent quote can be accepted; this one is “%(status)s”."),
         "decline": _("Only a sent quote can be declined; this one is “%(status)s”."),
         "reopen": _("Only a rejected quote can go back to draft; this one is “%(status)s”."),
+        "withdraw": _("Only a quote pending approval can be withdrawn; this one is “%(status)s”."),
         "revise": _("A quote that is “%(status)s” cannot be revised."),
         "expire": _("A quote that is “%(status)s” cannot expire."),
         "edit": _("Only a draft can be changed; this quote is “%(status)s”."),
@@ -704,6 +708,10 @@ def allowed_actions(actor: Membership, quote: RecordColumns) -> list[str]:
         for action in ("submit", "send", "accept", "decline", "reopen"):
             if status in TRANSITIONS[action][0]:
                 found.append(action)
+        if status is Status.PENDING_APPROVAL and may_withdraw(
+            actor, quote, approvals.pending("quote", quote.id)
+        ):
+            found.append("withdraw")
         if status in REVISABLE:
             found.append("revise")
         found.append("copy")
@@ -911,7 +919,7 @@ def _approvers(quote: RecordColumns, requester: int) -> list[int]:
     for member in members:
         if member.user_id in (quote.owner_id, requester):
             continue
-        scope = data_scope(member.role_key)
+        scope = permissions.object_scope(member.role_key, "quote")
         if scope == DataScope.OWN:
             continue
         if scope in (DataScope.TEAM, DataScope.TEAM_AND_BELOW):
@@ -1016,6 +1024,35 @@ def approve(actor: Membership, quote_id: int, comment: Any = None) -> QuoteRecor
 def reject(actor: Membership, quote_id: int, comment: Any = None) -> QuoteRecord:
     """Reject a quote pending approval, saying why (its owner reads the comment)."""
     return _decide(actor, quote_id, "reject", comment, approvals.Decision.REJECTED)
+
+
+def may_withdraw(
+    actor: Membership, quote: RecordColumns, request: approvals.Approval | None
+) -> bool:
+    """The quote's owner, whoever asked for the approval, and owners and administrators may
+    take a pending quote back to draft (e.g. when nobody else can approve it)."""
+    return (
+        actor.role_key in ADMIN_ROLES
+        or quote.owner_id == actor.user_id
+        or (request is not None and request.requested_by == actor.user_id)
+    )
+
+
+def withdraw(actor: Membership, quote_id: int, comment: Any = None) -> QuoteRecord:
+    """Take a quote pending approval back to draft: its request is closed as withdrawn (kept in
+    its approval history) and the approvers' inbox no longer shows it."""
+    note = _clean_comment(comment, required=False)
+    quote, status = _command("withdraw", actor, quote_id)
+    request = approvals.pending("quote", quote.id, lock=True)
+    if not may_withdraw(actor, quote, request):
+        raise Forbidden(
+            _("Only its owner, whoever asked for the approval or an administrator can withdraw it.")
+        )
+    if request is not None:
+        approvals.decide(request, approvals.Decision.WITHDRAWN, actor.user_id, note)
+    _move("withdraw", quote, actor, status, comment=note)
+    db.session.commit()
+    return quote
 
 
 def _simple(action: str, actor: Membership, quote_id: int, comment: Any = None) -> QuoteRecord:

@@ -6,7 +6,11 @@ Decisions:
 - **What is related**: records whose lookup field points at the record (:data:`RELATIONS`):
   a customer's contacts, activities, opportunities, quotes and contracts by their ``account``
   field, a contact's activities by ``contact``, an opportunity's activities and quotes by
-  ``opportunity``; and a customer's payments through its contracts. Files have no storage yet.
+  ``opportunity``; and a customer's payments through its contracts.
+- **Files** (the customer's ``files`` tab, :data:`FILES`): the files attached to the customer
+  and to the related records the person may open, newest first, each with the record it is on;
+  files on records they may not open are only counted. Built in ``saas.files.related``; every
+  record page also has its own "Files" panel (``saas.web.files``).
 - **Reads**: record lists go through the query engine (:func:`run_query`, the list reader) with
   the condition ``<lookup> = <id>``, which migration 0016 indexes as
   ``(tenant_id, (CAST(data ->> '<lookup>' AS BIGINT)), id) WHERE deleted_at IS NULL``: a page of
@@ -32,22 +36,23 @@ from zoneinfo import ZoneInfo
 from flask import current_app, url_for
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import BigInteger, and_, column, func, literal, select, tuple_
+from sqlalchemy import BigInteger, and_, func, literal, select, tuple_
 
 from custom_fields.definitions import ObjectSchema, schemas
 from custom_fields.errors import NotFound
 from custom_fields.query import engine, reader
 from custom_fields.query.engine import QuerySpec, Resolver, SortKey
 from custom_fields.query.filters import Condition
-from custom_fields.query.scope import scope_clause
+from custom_fields.query.scope import restricted, scope_clause
 from saas.accounts.models import User
 from saas.crm import activities, contracts, pipeline
 from saas.crm.models import Payment, PaymentPlan
 from saas.errors import ValidationFailed
 from saas.extensions import db
 from saas.records import services
+from tenants import permissions
 from tenants.context import current_tenant_id
-from tenants.models import WRITE_ROLES, Membership, Tenant
+from tenants.models import Membership, Tenant
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 50
@@ -89,6 +94,9 @@ RELATIONS: dict[str, tuple[Kind, ...]] = {
         Kind("quotes", "quote", "opportunity", ("status", "total", "revision")),
     ),
 }
+#: The 360° files tab (``saas.files.related``) and the objects whose page has it.
+FILES = Kind("files", "file", "", ())
+FILE_TABS = frozenset({"account"})
 #: A small symbol per activity type (the label is shown next to it).
 TYPE_ICONS = {"call": "☎", "visit": "⛟", "email": "✉", "meeting": "☷", "message": "✎"}
 
@@ -142,12 +150,19 @@ def _visible(schema: ObjectSchema, key: str, actor: Membership) -> bool:
 
 
 def kinds_for(actor: Membership, object_key: str) -> list[Kind]:
-    """The related lists of ``object_key`` the person's role can have (lookup field visible)."""
+    """The related lists of ``object_key`` the person's role can have (the child object
+    viewable, its lookup field visible)."""
     found = []
     for kind in RELATIONS.get(object_key, ()):
         schema = schemas(current_tenant_id()).get(kind.child)
-        if schema is not None and _visible(schema, kind.link, actor):
+        if (
+            schema is not None
+            and permissions.allowed(actor, kind.child, "view")
+            and _visible(schema, kind.link, actor)
+        ):
             found.append(kind)
+    if object_key in FILE_TABS:
+        found.append(FILES)
     return found
 
 
@@ -202,7 +217,7 @@ def _linked_ids(actor: Membership, kind: Kind, record_id: int, *, scoped: bool) 
             expr == literal(record_id, BigInteger),
         )
         if scoped:
-            scope = scope_clause(model.owner_id, actor)
+            scope = scope_clause(model, actor, kind.child)
             if scope is not None:
                 stmt = stmt.where(scope)
         stmt = stmt.order_by(model.id.desc()).limit(SUMMARY_CAP)
@@ -230,13 +245,8 @@ def _linked_count(actor: Membership, kind: Kind, record_id: int) -> int:
     return min(count, engine.COUNT_LIMIT)
 
 
-def _scoped(actor: Membership) -> bool:
-    """Whether the role's data scope hides anything (not "all")."""
-    return scope_clause(column("owner_id"), actor) is not None
-
-
 def _new_url(actor: Membership, kind: Kind, record_id: int) -> str | None:
-    if actor.role_key not in WRITE_ROLES or kind.key == "payments":
+    if kind.key == "payments" or not permissions.allowed(actor, kind.child, "create"):
         return None
     info = _schema(kind.child).field(kind.link)
     if info is None or info.access_for(actor.role_key) != "editable":
@@ -358,6 +368,10 @@ def related(
     limit = _limit(limit)
     if spec_kind.key == "payments":
         return _payments(actor, spec_kind, record_id, cursor, limit)
+    if spec_kind.key == "files":
+        from saas.files import related as files_tab
+
+        return files_tab.page(actor, object_key, record_id, cursor, limit)
     schema = _schema(spec_kind.child)
     columns = _columns(schema, actor, spec_kind.columns)
     sort = [s for s in spec_kind.sort if s.field == "id" or _visible(schema, s.field, actor)]
@@ -381,7 +395,7 @@ def related(
         _contract_figures(actor, schema, page.rows, rows)
     count = page.count or 0
     hidden = 0
-    if _scoped(actor):
+    if restricted(actor, spec_kind.child):
         hidden = max(0, _linked_count(actor, spec_kind, record_id) - count)
     labels = {f.key: f.spec.label(_locale()) for f in schema.fields}
     return RelatedPage(
@@ -425,7 +439,7 @@ def _payments(
     first; payments on other contracts only counted."""
     visible = _linked_ids(actor, kind, record_id, scoped=True)
     hidden_ids: list[int] = []
-    if _scoped(actor):
+    if restricted(actor, kind.child):
         hidden_ids = sorted(set(_linked_ids(actor, kind, record_id, scoped=False)) - set(visible))
     contract_schema = _schema("contract")
     amount_shown = _visible(contract_schema, "amount", actor)
@@ -512,6 +526,11 @@ def counts(actor: Membership, object_key: str, record_id: int) -> dict[str, int]
     activities.visible_record(actor, object_key, record_id)
     found = {}
     for kind in kinds_for(actor, object_key):
+        if kind.key == "files":
+            from saas.files import related as files_tab
+
+            found[kind.key] = files_tab.count(actor, object_key, record_id)
+            continue
         if kind.key == "payments":
             ids = _linked_ids(actor, kind, record_id, scoped=True)
             found[kind.key] = (

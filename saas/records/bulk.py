@@ -38,7 +38,7 @@ from saas.records.requester import Requester, acting_as
 from tenants import audit
 from tenants import services as tenant_services
 from tenants.errors import Forbidden
-from tenants.models import ADMIN_ROLES, WRITE_ROLES, Membership
+from tenants.models import ADMIN_ROLES, Membership
 
 ACTIONS = ("update", "owner", "tag", "untag", "delete")
 #: Records changed in the request; more run as a background job.
@@ -157,9 +157,9 @@ class Outcome:
         }
 
 
-def _require_writer(actor: Membership) -> None:
-    if actor.role_key not in WRITE_ROLES:
-        raise Forbidden(_("Your role does not allow changing records."))
+def _require_right(actor: Membership, object_key: str, action: str) -> None:
+    """Deleting needs the delete right on the object; every other bulk action, edit."""
+    services.require_permission(actor, object_key, "delete" if action == "delete" else "edit")
 
 
 def _int(raw: Any, key: str, message: str) -> int:
@@ -331,7 +331,7 @@ def _audit(object_key: str, change: Change, outcome: Outcome) -> None:
 
 def run(actor: Membership, object_key: str, req: BulkRequest) -> Outcome | tracked.TrackedJob:
     """Apply a bulk action: the :class:`Outcome` when done in the request, else the job."""
-    _require_writer(actor)
+    _require_right(actor, object_key, req.action)
     st = services.store(object_key, actor)
     if req.query is not None and req.ids is None and req.expected_count is None:
         raise ValidationFailed({"expected_count": [_("Confirm how many records this applies to.")]})
@@ -391,7 +391,7 @@ def run_bulk(
     tracked.begin(job_id)
     try:
         with acting_as(Requester.from_json(requester)) as actor:
-            _require_writer(actor)
+            _require_right(actor, object_key, change["action"])
             st = services.store(object_key, actor)
             # The field or the person's access may have changed since: check again.
             checked = _prepare(

@@ -546,6 +546,7 @@ def export(
 ) -> Download | tracked.TrackedJob:
     """Export the records of a view: a :class:`Download` up to :data:`STREAM_LIMIT` rows, else
     (or with ``background``) the tracked job writing the file."""
+    services.require_permission(actor, object_key, "export")
     fmt = check_format(fmt)
     spec = replace(spec, cursor=None)
     st = services.store(object_key, actor)

@@ -15,14 +15,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from custom_fields import types
 from custom_fields.types import Context
+from saas.crm.models import Payment
 from saas.extensions import db
 from saas.records import services
 from saas.records.errors import RecordNotFound
@@ -100,6 +102,10 @@ def _action_label(event: AuditEvent, bulk: bool) -> str:
         "quote.copy": _("Copied"),
         "contract.created_from_quote": _("Created from a quote"),
         "contract.plan_set": _("Payment plan set"),
+        "payment.recorded": _("Payment received"),
+        "payment.corrected": _("Payment corrected"),
+        "payment.deleted": _("Payment deleted"),
+        "payment.restored": _("Payment restored"),
     }
     if action in labels:
         return labels[action]
@@ -160,7 +166,57 @@ class _Formatter:
         except Exception:  # a value stored before a type conversion: show it as it was kept
             return str(stored)
 
+    def payment_changes(self, event: AuditEvent) -> list[Change]:
+        """A payment's values as its contract's history shows them (the amount only to those
+        who see the contract's amount)."""
+        before: Mapping[str, Any] = event.before or {}
+        after: Mapping[str, Any] = event.after or {}
+        whole = event.action != "payment.corrected"
+        shown = self.label("amount") is not None
+        labels = {
+            "amount": _("Amount"),
+            "received_on": _("Received on"),
+            "method": _("Method"),
+            "reference": _("Reference"),
+            "note": _("Note"),
+        }
+        found = []
+        for key, label in labels.items():
+            if key == "amount" and not shown:
+                continue
+            old, new = before.get(key), after.get(key)
+            if whole:
+                value = new if event.action != "payment.deleted" else old
+                if value in (None, ""):
+                    continue
+                old, new = (value, None) if event.action == "payment.deleted" else (None, value)
+            elif key not in after:
+                continue
+            found.append(
+                Change(
+                    key,
+                    label,
+                    self._payment_text(key, old, before, after),
+                    self._payment_text(key, new, before, after),
+                )
+            )
+        return found
+
+    def _payment_text(
+        self, key: str, value: Any, before: Mapping[str, Any], after: Mapping[str, Any]
+    ) -> str:
+        if value in (None, ""):
+            return ""
+        if key == "amount":
+            currency = after.get("currency") or before.get("currency") or self.ctx.currency
+            return types.get("currency").display(
+                {"amount": Decimal(str(value)), "currency": currency}, None, self.ctx
+            )
+        return str(value)
+
     def changes(self, event: AuditEvent) -> list[Change]:
+        if event.target_type == "payment":
+            return self.payment_changes(event)
         before: Mapping[str, Any] = event.before or {}
         after: Mapping[str, Any] = event.after or {}
         creation = event.action in _CREATIONS or (
@@ -227,14 +283,23 @@ def history(
     from saas.crm import merge
 
     ids = merge.history_ids(object_key, record_id) if object_key in merge.OBJECTS else [record_id]
-    stmt = (
-        select(AuditEvent)
-        .where(
+    targets = [
+        and_(
             AuditEvent.target_type == object_key,
             AuditEvent.target_id.in_([str(i) for i in ids]),
         )
-        .order_by(AuditEvent.id.desc())
-        .limit(PAGE_SIZE + 1)
+    ]
+    if object_key == "contract":  # its payments (回款) are part of its story
+        payments = db.session.execute(
+            select(Payment.id).where(Payment.contract_id == record_id)
+        ).scalars()
+        payment_ids = [str(i) for i in payments]
+        if payment_ids:
+            targets.append(
+                and_(AuditEvent.target_type == "payment", AuditEvent.target_id.in_(payment_ids))
+            )
+    stmt = (
+        select(AuditEvent).where(or_(*targets)).order_by(AuditEvent.id.desc()).limit(PAGE_SIZE + 1)
     )
     if cursor:
         stmt = stmt.where(AuditEvent.id < cursor)

@@ -26,6 +26,31 @@ The steps are upload → map → preview → run:
    counts; the errors are downloadable as CSV (:func:`error_report`).
 
 Blank cells leave a value as it is on an update and give the field's default on creation.
+
+**The CRM's workflow rules.** The record service runs per-record hooks on every save
+(``leads.before_save``/``after_save``, ``pipeline.before_save``/``after_save``,
+``activities.on_save``, ``pool.on_save``). An import writes whole batches with set-based SQL,
+so each of those modules has a small batch twin that takes the batch's outcomes, called at the
+same point of a batch as its per-record hook is of a save:
+
+- while a batch is validated (so the preview shows it, and a row that breaks a rule fails
+  alone): ``pipeline.prepare_import`` (a new or changed stage brings its probability unless a
+  cell gives one; a lost-kind stage needs a reason) and ``activities.prepare_import`` (a done
+  activity without ``done_at`` is stamped);
+- in the writer, in the batch's transaction, before its ``INSERT``: ``leads.before_import``
+  (new leads whose row names no owner take the assignment rule's, in file order, with the
+  rule's row locked as for a single create; every lead is scored by the rules in one
+  ``SELECT``);
+- after its ``INSERT``/``UPDATE``: ``pipeline.after_import`` (the stage history rows, one
+  ``INSERT``), ``pool.after_import`` (the customers' last-activity clocks, one
+  ``UPDATE … FROM``) and ``leads.after_import`` (how many leads each member got). The counts
+  are added up across batches in the job's checkpoint, and each member is told once when the
+  import finishes (``leads.notify_imported``), not once per lead.
+
+The preview writes nothing and takes no turn of the rotation: a new lead without an owner shows
+"by the assignment rule". Imported won deals get no after-sale follow-ups (they would be dated
+from the import, not from the win). The audit stays as it is: ``records.imported`` per batch and
+``record.imported`` per record, with the values as written (owner and score included).
 """
 
 from __future__ import annotations
@@ -42,7 +67,7 @@ import shutil
 import threading
 import uuid
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
 from functools import lru_cache
@@ -68,14 +93,14 @@ from custom_fields.types.base import unique_key
 from custom_fields.types.lookup import USER_TARGET
 from saas import tracked
 from saas.config import DATA_DIR
-from saas.crm import duplicates
+from saas.crm import activities, duplicates, leads, pipeline, pool
 from saas.errors import DomainError, ValidationFailed
 from saas.extensions import db
 from saas.jobs import job
 from saas.records import search, services
 from saas.records.models import RECORD_TABLES, AutoNumberCounter, RecordColumns, UniqueValue
 from saas.records.requester import Requester, acting_as
-from tenants import audit
+from tenants import audit, permissions
 from tenants import services as tenant_services
 from tenants.context import current_tenant_id, tenant_context
 from tenants.errors import Forbidden
@@ -202,9 +227,15 @@ def sweep_expired(now: dt.datetime | None = None) -> int:
     return removed
 
 
-def _require_writer(actor: Membership) -> None:
-    if actor.role_key not in WRITE_ROLES:
+def _require_writer(actor: Membership, object_key: str | None = None) -> None:
+    """Importing creates records (and, with the "update" policy, changes them): it needs the
+    create right on the object."""
+    if actor.role_key not in WRITE_ROLES and object_key is None:
         raise Forbidden(_("Your role does not allow importing records."))
+    if object_key is not None:
+        services.require_permission(
+            actor, object_key, "create", _("Your role does not allow importing records.")
+        )
 
 
 def get_import(actor: Membership, import_id: str, object_key: str | None = None) -> ImportFile:
@@ -560,7 +591,7 @@ def default_match(mapping: Mapping[str, str | None], found: Mapping[str, Target]
 
 def upload(actor: Membership, object_key: str, filename: str, stream: IO[bytes]) -> ImportFile:
     """Read and keep an uploaded file; answers the import with its guessed mapping."""
-    _require_writer(actor)
+    _require_writer(actor, object_key)
     st = services.store(object_key)
     filename = Path(str(filename or "")).name[:200] or "import.csv"
     data = _read_upload(stream)
@@ -682,6 +713,8 @@ def plan(
     policy = policy or "skip"
     if policy not in POLICIES:
         errors["policy"] = [_("Choose skip, update or create.")]
+    elif policy == "update" and not permissions.allowed(actor, st.schema.key, "edit"):
+        errors["policy"] = [_("Your role does not allow changing these records: skip or create.")]
     if not columns and "mapping" not in errors:
         errors["mapping"] = [_("Map at least one column to a field.")]
     if errors:
@@ -758,6 +791,10 @@ class Outcome:
     before_data: dict[str, Any] | None = None
     search: str | None = None  # the search text, when validation could work it out
     duplicate_keys: frozenset[tuple[str, str]] | None = None  # (kind, key): saas.crm.duplicates
+    #: The keys the row's cells gave (a workflow fills only what the row leaves open).
+    sent: Collection[str] = ()
+    #: A new record whose row names no owner: a lead takes the assignment rule's.
+    auto_owner: bool = False
 
 
 def _choice_index(info: FieldInfo) -> dict[str, str]:
@@ -1152,6 +1189,10 @@ class Batches:
             if outcome.key is not None and self._matched(outcome, found, hidden):
                 continue
             self._clean(outcome, cells)
+        # The CRM's rules on the values themselves (see the module docstring).
+        schema = the_plan.st.schema
+        pipeline.prepare_import(schema, outcomes, self._error)
+        activities.prepare_import(schema, outcomes)
         if self.duplicates is not None:
             self.duplicates.settle(outcomes, self._error)
         self._settle(outcomes, matching)
@@ -1229,7 +1270,9 @@ class Batches:
         if outcome.errors:
             outcome.action = "error"
             return
+        outcome.sent = payload.keys()
         if creating:
+            outcome.auto_owner = "owner_id" not in system
             system.setdefault("owner_id", self.actor_id)
             system.setdefault("tags", [])
         else:
@@ -1408,8 +1451,10 @@ class Batches:
                 {"tenant": current_tenant_id(), "rows": json.dumps(kept, ensure_ascii=False)},
             )
 
-    def write(self, outcomes: list[Outcome], first_row: int, last_row: int) -> None:
-        """Write the rows that passed: one INSERT and one UPDATE, claims, numbers, audit.
+    def write(self, outcomes: list[Outcome], first_row: int, last_row: int) -> dict[int, int]:
+        """Write the rows that passed: one INSERT and one UPDATE, claims, numbers, the CRM's
+        workflow rules (module docstring), audit. Answers how many leads each member got from
+        someone else in this batch (to be told once, at the end).
 
         Updates carry the version validation read: a record changed (or deleted) since then
         is left as it is and its row fails."""
@@ -1419,6 +1464,19 @@ class Batches:
             for outcome, record_id in zip(creates, self._ids(len(creates)), strict=True):
                 outcome.record_id = record_id
             self._number(creates)
+        for outcome in outcomes:
+            if outcome.action == "update":
+                old = outcome.before or {}
+                outcome.system = {
+                    "name": outcome.system.get("name", old.get("name")),
+                    "owner_id": outcome.system.get("owner_id", old.get("owner_id")),
+                    "tags": list(outcome.system.get("tags", old.get("tags") or [])),
+                }
+        # Owners and scores before the unique claims: locks are taken in the order a single
+        # create takes them (auto-number counter, assignment rule, unique values). A new row
+        # that then loses a unique value to a concurrent save has used its turn.
+        actor = self._clean_actor
+        leads.before_import(st, [o for o in outcomes if o.action in ("create", "update")], actor)
         self._claim([o for o in outcomes if o.action in ("create", "update")])
         creates = [o for o in creates if o.action == "create"]
         updates = [o for o in outcomes if o.action == "update"]
@@ -1439,13 +1497,6 @@ class Batches:
         before: dict[str, Any] = {}
         after: dict[str, Any] = {}
         if updates:
-            for outcome in updates:
-                old = outcome.before or {}
-                outcome.system = {
-                    "name": outcome.system.get("name", old.get("name")),
-                    "owner_id": outcome.system.get("owner_id", old.get("owner_id")),
-                    "tags": list(outcome.system.get("tags", old.get("tags") or [])),
-                }
             done = set(
                 db.session.execute(
                     text(_UPDATE.format(table=table)),
@@ -1476,6 +1527,9 @@ class Batches:
                 after[str(outcome.record_id)] = {k: new.get(k) for k in changed}
         if self.duplicates is not None:
             self.duplicates.write(creates, updates)
+        pipeline.after_import(st, creates, updates, actor)
+        pool.after_import(st.schema.key, creates, updates)
+        given = leads.after_import(st, creates, updates, actor)
         if creates or updates:
             audit.record(
                 "records.imported",
@@ -1515,6 +1569,7 @@ class Batches:
                 for record_id in after
             ]
             db.session.execute(insert(AuditEvent.__table__), per_record)
+        return given
 
 
 @dataclass
@@ -1538,11 +1593,14 @@ class _Writer:
         job_id: str,
         requester: Requester,
         counts: dict[str, int],
+        given: Mapping[int, int] | None = None,
     ):
         self.batches = batches
         self.state = state
         self.job_id = job_id
         self.counts = dict(counts)
+        #: Leads each member got from someone else so far (kept in the checkpoint).
+        self.given: dict[int, int] = dict(given or {})
         self.error: BaseException | None = None
         self._queue: queue.Queue[_Work | None] = queue.Queue(maxsize=1)
         self._thread = threading.Thread(
@@ -1607,19 +1665,25 @@ class _Writer:
 
     def _write(self, work: _Work) -> None:
         outcomes = work.outcomes
-        self.batches.write(outcomes, outcomes[0].row, outcomes[-1].row)
+        batch_given = self.batches.write(outcomes, outcomes[0].row, outcomes[-1].row)
         counts = dict(self.counts)
         for outcome in outcomes:
             counts[_COUNTED[outcome.action]] += 1
+        given = dict(self.given)
+        for user_id, n in (batch_given or {}).items():
+            given[user_id] = given.get(user_id, 0) + n
         _write_errors(self.state, work.start, outcomes)
         position = work.start + work.size
+        checkpoint: dict[str, Any] = {**counts, "position": position}
+        if given:
+            checkpoint["assigned"] = {str(k): v for k, v in given.items()}
         db.session.execute(
             update(tracked.TrackedJob)
             .where(tracked.TrackedJob.id == self.job_id)
-            .values(done=position, result={**counts, "position": position})
+            .values(done=position, result=checkpoint)
         )
         db.session.commit()
-        self.counts = counts
+        self.counts, self.given = counts, given
 
 
 _COUNTED = {"create": "created", "update": "updated", "skip": "skipped", "error": "failed"}
@@ -1816,8 +1880,11 @@ class Preview:
     policy: str
 
 
-def _display(the_plan: Plan, conv: Converter, outcome: Outcome, target: Target) -> str:
-    """A value of a previewed row as it will look once stored."""
+def _display(
+    the_plan: Plan, conv: Converter, outcome: Outcome, target: Target, by_rule: bool = False
+) -> str:
+    """A value of a previewed row as it will look once stored (``by_rule``: a new lead without
+    an owner gets the assignment rule's, which the preview does not pick)."""
     key = target.key
     if outcome.action in ("error", "skip"):
         return outcome.raw.get(key, "")
@@ -1828,6 +1895,8 @@ def _display(the_plan: Plan, conv: Converter, outcome: Outcome, target: Target) 
             return _("(numbered on import)")
         return outcome.system.get("name") or outcome.raw.get(key, "")
     if key == "owner_id":
+        if by_rule and outcome.action == "create" and outcome.auto_owner:
+            return _("by the assignment rule")
         owner = outcome.system.get("owner_id")
         return conv.member_names.get(owner, "") if owner else ""
     if key == "tags":
@@ -1881,6 +1950,13 @@ def preview(
     counts = {"create": 0, "update": 0, "skip": 0, "error": 0}
     shown: list[PreviewRow] = []
     mapped = sorted(the_plan.columns.items())
+    # New leads without an owner take the rule's when written; the preview takes no turn.
+    by_rule = the_plan.st.schema.key == "lead" and leads.rule_assigns()
+    warnings = list(the_plan.warnings)
+    if by_rule and the_plan.column_of("owner_id") is None:
+        warnings.append(
+            _("No column goes to the owner: new leads get theirs from the assignment rule.")
+        )
     with force_locale(the_plan.ctx.locale):
         for outcome in outcomes:
             counts[outcome.action] += 1
@@ -1888,14 +1964,14 @@ def preview(
             for error in outcome.errors:
                 errors.setdefault(error.column, []).append(error.message)
             cells = {
-                the_plan.column_names[i]: _display(the_plan, batches.conv, outcome, target)
+                the_plan.column_names[i]: _display(the_plan, batches.conv, outcome, target, by_rule)
                 for i, target in mapped
             }
             shown.append(PreviewRow(outcome.row, outcome.action, outcome.note, cells, errors))
     return Preview(
         columns=[the_plan.column_names[i] for i, _t in mapped],
         rows=shown,
-        warnings=the_plan.warnings,
+        warnings=warnings,
         counts=counts,
         total=state.rows,
         match_on=state.match_on,
@@ -1988,11 +2064,14 @@ def _run(
     actor: Membership,
     params: Mapping[str, Any],
     requester: Requester,
-) -> dict[str, int]:
+) -> tuple[dict[str, int], dict[int, int]]:
+    """Validate and write the rows from the checkpoint on; answers the counts and how many
+    leads each member got from someone else."""
     the_plan = plan(state, actor, params["mapping"], params["match_on"], params["policy"])
     job_row = tracked.get_job(job_id)
     checkpoint = dict((job_row.result or {}) if job_row is not None else {})
     counts = {k: int(checkpoint.get(k, 0)) for k in ("created", "updated", "skipped", "failed")}
+    given = {int(k): int(v) for k, v in (checkpoint.get("assigned") or {}).items()}
     position = int(checkpoint.get("position", 0))
     tracked.progress(job_id, position, state.rows)
     batches = Batches(the_plan, state.id)
@@ -2005,7 +2084,7 @@ def _run(
         for t in the_plan.columns.values()
     )
     db.session.commit()
-    writer = _Writer(batches, state, job_id, requester, counts)
+    writer = _Writer(batches, state, job_id, requester, counts, given)
     # Each row makes a few dozen short-lived objects: the cyclic collector need not look at
     # them (nor at everything the process had before) a thousand times a batch.
     threshold = gc.get_threshold()
@@ -2026,7 +2105,7 @@ def _run(
         finally:
             gc.set_threshold(*threshold)
             gc.unfreeze()
-    return counts
+    return counts, writer.given
 
 
 @job
@@ -2044,7 +2123,7 @@ def run_import(
         with acting_as(Requester.from_json(requester)) as actor:
             state = load(import_id)
             params = {"mapping": mapping, "match_on": match_on, "policy": policy}
-            counts = _run(job_id, state, actor, params, Requester.from_json(requester))
+            counts, given = _run(job_id, state, actor, params, Requester.from_json(requester))
             result = {**counts, "rows": state.rows, "errors": counts["failed"] > 0}
             audit.record(
                 "import.finished",
@@ -2054,6 +2133,9 @@ def run_import(
             )
             db.session.commit()
             tracked.progress(job_id, state.rows, state.rows)
+            # One notification per member for the whole import, committed with the job's end
+            # (a job run again after a crash before this point tells them once all the same).
+            leads.notify_imported(given, actor, state.id)
             tracked.finish(job_id, result)
     except DomainError as exc:
         tracked.fail(job_id, exc.message)
@@ -2152,7 +2234,7 @@ def error_report(actor: Membership, import_id: str, object_key: str | None = Non
 
 def template_csv(actor: Membership, object_key: str) -> tuple[str, bytes]:
     """A CSV with one header per column people usually fill, in their language."""
-    _require_writer(actor)
+    _require_writer(actor, object_key)
     st = services.store(object_key)
     ctx = services.context()
     found = targets(st, actor, ctx.locale)

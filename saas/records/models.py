@@ -301,3 +301,47 @@ class RecentRecord(TenantScoped, db.Model):
     object_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     record_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     viewed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class RecordShare(TenantScoped, db.Model):
+    """A record opened to one member or one team (and the teams below it) beyond their data
+    scope: ``access`` is ``read`` or ``edit``."""
+
+    __tablename__ = "record_shares"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "team_id"], ["teams.tenant_id", "teams.id"], ondelete="CASCADE"
+        ),
+        Index(
+            "uq_record_shares_user",
+            "tenant_id",
+            "object_key",
+            "user_id",
+            "record_id",
+            unique=True,
+            postgresql_where=text("user_id IS NOT NULL"),
+        ),
+        Index(
+            "uq_record_shares_team",
+            "tenant_id",
+            "object_key",
+            "team_id",
+            "record_id",
+            unique=True,
+            postgresql_where=text("team_id IS NOT NULL"),
+        ),
+        Index("ix_record_shares_record", "tenant_id", "object_key", "record_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    object_key: Mapped[str] = mapped_column(String(60))
+    record_id: Mapped[int] = mapped_column(BigInteger)
+    user_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE")
+    )
+    team_id: Mapped[int | None] = mapped_column(BigInteger)
+    access: Mapped[str] = mapped_column(String(10))
+    created_by: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -2,8 +2,8 @@
 removed for good by a daily job; an admin may also remove one record from the bin at once.
 
 Removing a record releases what it holds: its unique-value claims, its duplicate keys, its
-approvals, replies and "recently viewed" rows (rows that name it by object and id). Tables with
-a foreign key to a record table go with it through ``ON DELETE CASCADE`` (a customer's pool
+approvals, replies, files and "recently viewed" rows (rows that name it by object and id). Tables
+with a foreign key to a record table go with it through ``ON DELETE CASCADE`` (a customer's pool
 events, an opportunity's stage history, a contract's payment plan and payments). A quote's lines
 are its children: they are removed with the quote. A record that a live record still points to
 through a required lookup (other than a quote line's quote) is kept, so that no live record is
@@ -31,9 +31,10 @@ from saas.crm.approvals import Approval
 from saas.crm.models import DuplicateKey
 from saas.errors import DomainError
 from saas.extensions import db
+from saas.files.models import StoredFile
 from saas.jobs import job, queue_daily_per_tenant
 from saas.records.errors import RecordNotFound
-from saas.records.models import CustomRecord, QuoteLine, RecentRecord, UniqueValue
+from saas.records.models import CustomRecord, QuoteLine, RecentRecord, RecordShare, UniqueValue
 from tenants import audit
 from tenants.context import current_tenant_id
 from tenants.errors import Forbidden
@@ -106,7 +107,8 @@ def _remove(schema: ObjectSchema, ids: Sequence[int], *, in_bin: bool = True) ->
                 UniqueValue.field_id.in_(field_ids), UniqueValue.record_id.in_(ids)
             )
         )
-    for table in (DuplicateKey, Approval, ActivityReply):
+    # Files go too (their bytes by ON DELETE CASCADE); a record in the bin keeps them.
+    for table in (DuplicateKey, Approval, ActivityReply, RecordShare, StoredFile):
         db.session.execute(
             delete(table).where(table.object_key == schema.key, table.record_id.in_(ids))
         )

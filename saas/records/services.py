@@ -26,7 +26,7 @@ from custom_fields import types
 from custom_fields.definitions import FieldInfo, ObjectSchema, schemas
 from custom_fields.errors import NotFound
 from custom_fields.query.engine import model_for
-from custom_fields.query.scope import scope_clause
+from custom_fields.query.scope import restricted, scope_clause
 from custom_fields.types import Context, FieldValueError
 from custom_fields.types.auto_number import period, render
 from custom_fields.types.base import unique_key
@@ -41,7 +41,7 @@ from saas.records.models import (
     RecordColumns,
     UniqueValue,
 )
-from tenants import audit
+from tenants import audit, permissions
 from tenants.context import current_tenant_id
 from tenants.errors import Forbidden
 from tenants.models import WRITE_ROLES, Membership, MembershipStatus, Tenant
@@ -76,14 +76,16 @@ class Store:
     def is_custom(self) -> bool:
         return self.model is CustomRecord
 
-    def query(self, *, deleted: bool = False):
+    def query(self, *, deleted: bool = False, edit: bool = False):
+        """Live (or deleted) records in the actor's scope; ``edit``: only those they may change
+        (their data scope, or shared with them to edit)."""
         model = self.model
         stmt = select(model).where(
             model.deleted_at.is_not(None) if deleted else model.deleted_at.is_(None)
         )
         if self.is_custom:
             stmt = stmt.where(CustomRecord.object_id == self.schema.id)
-        scope = scope_clause(model.owner_id, self.actor)
+        scope = scope_clause(model, self.actor, self.schema.key, edit=edit)
         if scope is not None:
             stmt = stmt.where(scope)
         return stmt
@@ -415,6 +417,35 @@ def require_writer(actor: Membership, message: str | None = None) -> None:
         raise Forbidden(message or _("Your role does not allow changing records."))
 
 
+def require_permission(
+    actor: Membership, object_key: str, action: str, message: str | None = None
+) -> None:
+    """Refuse ``action`` (view, create, edit, delete, export) on ``object_key`` when the
+    member's role does not allow it (``tenants.permissions``)."""
+    permissions.require(actor, object_key, action, message)
+
+
+def may_change(actor: Membership, object_key: str, record: RecordColumns) -> bool:
+    """Whether ``actor`` may change this record they can see: their role edits the object and
+    the record is in their data scope or shared with them to edit (not only to read)."""
+    if not permissions.allowed(actor, object_key, "edit"):
+        return False
+    if not restricted(actor, object_key):
+        return True
+    st = store(object_key, actor)
+    found = db.session.execute(
+        st.query(edit=True, deleted=record.deleted_at is not None)
+        .where(st.model.id == record.id)
+        .with_only_columns(st.model.id)
+    ).first()
+    return found is not None
+
+
+def _require_change(actor: Membership, object_key: str, record: RecordColumns) -> None:
+    if not may_change(actor, object_key, record):
+        raise Forbidden(_("This record is shared with you to read only."))
+
+
 def create_record(
     actor: Membership,
     object_key: str,
@@ -425,7 +456,7 @@ def create_record(
 ) -> RecordColumns:
     """Create a record; ``duplicate_check`` applies the company's duplicate policy to it;
     ``commit=False`` leaves it flushed in the caller's transaction."""
-    require_writer(actor)
+    require_permission(actor, object_key, "create")
     st = store(object_key)
     system, data = _clean(st, payload, actor, current=None)
     record = st.model(
@@ -505,9 +536,10 @@ def update_record(
     ``duplicate_check`` applies the company's duplicate policy to the values it brings in;
     ``commit=False`` leaves it flushed in the caller's transaction (a merge); ``via`` names the
     workflow that made the change in its audit event (``_via``)."""
-    require_writer(actor)
+    require_permission(actor, object_key, "edit")
     st = store(object_key)
     record = get_record(object_key, record_id)
+    _require_change(actor, object_key, record)
     if record.version != expected_version:
         raise StaleVersion(
             _("Someone else changed this record. Reload it and apply your change again."),
@@ -563,8 +595,9 @@ def update_record(
 def delete_record(actor: Membership, object_key: str, record_id: int) -> None:
     """Move to the recycle bin (restorable); its unique values stay claimed meanwhile, so a
     restore can never create a duplicate."""
-    require_writer(actor)
+    require_permission(actor, object_key, "delete")
     record = get_record(object_key, record_id)
+    _require_change(actor, object_key, record)
     quotes.before_delete(object_key, record, actor.user_id)
     record.deleted_at = func.now()
     duplicates.after_delete(object_key, record.id)
@@ -573,8 +606,9 @@ def delete_record(actor: Membership, object_key: str, record_id: int) -> None:
 
 
 def restore_record(actor: Membership, object_key: str, record_id: int) -> RecordColumns:
-    require_writer(actor)
+    require_permission(actor, object_key, "delete")
     record = get_record(object_key, record_id, deleted=True)
+    _require_change(actor, object_key, record)
     from saas.crm import merge  # imports this module
 
     merge.before_restore(record)  # a merged record lives on in its survivor

@@ -279,6 +279,20 @@
       el.addEventListener("input", later);
       el.addEventListener("change", later);
     });
+    // Only the price lists in the quote's currency are offered.
+    var currency = form.querySelector('[data-header="currency"]');
+    var lists = form.querySelector('[data-header="price_list"]');
+    function offerLists() {
+      if (!currency || !lists) { return; }
+      Array.prototype.forEach.call(lists.options, function (option) {
+        var other = option.dataset.currency && option.dataset.currency !== currency.value;
+        option.hidden = Boolean(other);
+        option.disabled = Boolean(other);
+        if (other && option.selected) { lists.value = ""; }
+      });
+    }
+    if (currency) { currency.addEventListener("change", offerLists); }
+    offerLists();
 
     form.addEventListener("submit", function (event) {
       event.preventDefault();

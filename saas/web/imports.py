@@ -28,7 +28,7 @@ from saas.extensions import db
 from saas.records import imports, services
 from saas.records.export import content_disposition
 from saas.web.forms import ConfirmForm
-from tenants.resolution import attach_ui_tenant, require_writer
+from tenants.resolution import attach_ui_tenant, require_right
 
 bp = Blueprint("imports", __name__, url_prefix="/t/<slug>/o/<object_key>/import")
 attach_ui_tenant(bp)
@@ -68,14 +68,14 @@ def _check_csrf() -> None:
 
 
 @bp.get("")
-@require_writer
+@require_right("create")
 def index(object_key: str):
     st = services.store(object_key)
     return _render("records/import_upload.html", st, "upload")
 
 
 @bp.post("")
-@require_writer
+@require_right("create")
 def upload(object_key: str):
     st = services.store(object_key)
     limit = imports.MAX_BYTES + 64 * 1024
@@ -116,7 +116,7 @@ def upload(object_key: str):
 
 
 @bp.get("/template.csv")
-@require_writer
+@require_right("create")
 def template(object_key: str):
     name, body = imports.template_csv(g.membership, object_key)
     return Response(
@@ -167,7 +167,7 @@ def _load(object_key: str, import_id: str) -> tuple[services.Store, imports.Stat
 
 
 @bp.get("/<import_id>")
-@require_writer
+@require_right("create")
 def mapping(object_key: str, import_id: str):
     st, current = _load(object_key, import_id)
     if current.job is not None:
@@ -193,7 +193,7 @@ def _posted_choices(state: imports.ImportFile) -> tuple[dict[str, str | None], s
 
 
 @bp.post("/<import_id>/preview")
-@require_writer
+@require_right("create")
 def preview(object_key: str, import_id: str):
     st, current = _load(object_key, import_id)
     _check_csrf()
@@ -225,7 +225,7 @@ def preview(object_key: str, import_id: str):
 
 
 @bp.post("/<import_id>/run")
-@require_writer
+@require_right("create")
 def run(object_key: str, import_id: str):
     st, current = _load(object_key, import_id)
     _check_csrf()
@@ -250,7 +250,7 @@ def run(object_key: str, import_id: str):
 
 
 @bp.get("/<import_id>/progress")
-@require_writer
+@require_right("create")
 def progress(object_key: str, import_id: str):
     st, current = _load(object_key, import_id)
     if current.job is None:
@@ -269,7 +269,7 @@ def progress(object_key: str, import_id: str):
 
 
 @bp.get("/<import_id>/errors.csv")
-@require_writer
+@require_right("create")
 def errors_csv(object_key: str, import_id: str):
     services.store(object_key)
     name, chunks = imports.error_report(g.membership, import_id, object_key)

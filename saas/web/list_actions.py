@@ -10,8 +10,8 @@
   (``list_actions.export_download``): an export job and its file.
 
 ``<view>`` is the list's URL form of a query: ``filter`` (JSON tree) or ``f``/``logic``,
-``sort``, ``q`` and ``columns``. Any member may export and print what they can see; bulk actions
-need a role in ``WRITE_ROLES``.
+``sort``, ``q`` and ``columns``. Exports need the export right on the object and print what the
+member can see; bulk actions need the edit right (delete: the delete right).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from saas.records import bulk as bulk_service
 from saas.records import export as export_service
 from saas.records import queries, services
 from saas.web.helpers import safe_next
-from tenants.resolution import attach_ui_tenant, require_writer
+from tenants.resolution import attach_ui_tenant, require_right
 
 bp = Blueprint("list_actions", __name__, url_prefix="/t/<slug>")
 attach_ui_tenant(bp)
@@ -181,7 +181,7 @@ def bulk_request(st: services.Store, form: MultiDict) -> bulk_service.BulkReques
 
 
 @bp.post("/o/<object_key>/bulk")
-@require_writer
+@require_right("view")  # the action's own right is checked by the bulk service
 def bulk(object_key: str):
     st = services.store(object_key)
     req = bulk_request(st, request.form)

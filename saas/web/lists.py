@@ -28,8 +28,9 @@ from custom_fields.query.filters import Condition, Group
 from saas.errors import DomainError, ValidationFailed
 from saas.records import services
 from saas.records import views as view_service
+from tenants import permissions
 from tenants import services as tenant_services
-from tenants.models import WRITE_ROLES, Team
+from tenants.models import Team
 
 #: Field columns a list shows, after name and owner, when its view names none.
 DEFAULT_FIELDS = 3
@@ -469,7 +470,7 @@ def render(object_key: str, state_args: MultiDict | None = None):
         "roles": roles,
         "teams": teams,
         "can_share": view_service.is_manager(actor),
-        "can_write": actor.role_key in WRITE_ROLES,
+        "can_write": permissions.allowed(actor, object_key, "edit"),
         "owners": members,
         "active_members": [(m.user_id, m.user.display_name) for m in people if m.is_active],
         "overridden": bool(state.overrides),

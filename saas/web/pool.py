@@ -13,10 +13,9 @@ from flask_wtf import FlaskForm
 from sqlalchemy.exc import SQLAlchemyError
 from wtforms import BooleanField, StringField, TextAreaField
 
-from custom_fields.query.scope import scope_clause
+from custom_fields.query.scope import restricted
 from saas.crm import pool
 from saas.errors import DomainError, ValidationFailed
-from saas.records.models import Account
 from saas.web.forms import ConfirmForm
 from saas.web.helpers import safe_next
 from tenants import notifications
@@ -81,7 +80,7 @@ def index():
         filtered=bool(search or any(filters.values())),
         rules=pool.current_rules(),
         can_claim=member.role_key in WRITE_ROLES,
-        can_open=scope_clause(Account.owner_id, member) is None,
+        can_open=not restricted(member, "account"),
         members=pool.assignable_members(member),
         can_override=member.role_key in ADMIN_ROLES,
         owned=pool.owned_count(member.user_id),

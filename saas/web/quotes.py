@@ -30,7 +30,7 @@ from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 
 from saas.crm import approvals as approval_history
-from saas.crm import money, quotes
+from saas.crm import money, price_lists, quotes
 from saas.errors import DomainError, ValidationFailed
 from saas.extensions import db
 from saas.records import services as records
@@ -143,6 +143,7 @@ def _editor(quote: RecordColumns, lines: list[RecordColumns]) -> Editor:
         "tax_mode": quotes.tax_mode_of(quote),
         "header_discount": _plain(quote.data.get("header_discount")),
         "currency": currency,
+        "price_list": str(quote.data.get("price_list") or ""),
     }
     return Editor(header, rows, version=quote.version)
 
@@ -166,6 +167,7 @@ def _posted_editor(form: MultiDict, quote: RecordColumns) -> tuple[Editor, list[
         "tax_mode": form.get("tax_mode", quotes.tax_mode_of(quote)),
         "header_discount": form.get("header_discount", "").strip(),
         "currency": form.get("currency", quotes.currency_of(quote)),
+        "price_list": form.get("price_list", "").strip(),
     }
     try:
         version = int(form.get("version", ""))
@@ -189,6 +191,7 @@ def _payload(editor: Editor, sent: list[int]) -> tuple[list[dict[str, Any]], dic
         "tax_mode": editor.header["tax_mode"],
         "header_discount": editor.header["header_discount"] or None,
         "currency": editor.header["currency"],
+        "price_list": editor.header.get("price_list") or None,
     }
     return lines, header
 
@@ -269,9 +272,21 @@ def _panel_context(quote: RecordColumns, editor: Editor | None = None) -> dict[s
         "can_edit": can_edit,
         "editor": editor if editor is not None else (_editor(quote, lines) if can_edit else None),
         "currencies": tenant_services.SUPPORTED_CURRENCIES,
+        "price_lists": _price_list_choices(),
         "money": _money,
         "number": _number,
     }
+
+
+def _price_list_choices() -> list[tuple[str, str, str]]:
+    """Lists a quote may name today: (id, label, currency); the script shows those of the
+    quote's currency."""
+    today = price_lists.today()
+    return [
+        (str(p.id), p.name, p.currency)
+        for p in price_lists.list_price_lists()
+        if p.active and p.valid_on(today)
+    ]
 
 
 @bp.app_context_processor
@@ -356,6 +371,7 @@ _DONE = {
     "accept": lambda: _("The quote is marked as accepted."),
     "decline": lambda: _("The quote is marked as declined."),
     "reopen": lambda: _("The quote is a draft again."),
+    "withdraw": lambda: _("The approval request was withdrawn: the quote is a draft again."),
     "revise": lambda: _("This is the new version of the quote: change it and submit it."),
     "copy": lambda: _("This is the copy of the quote."),
 }

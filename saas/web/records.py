@@ -3,7 +3,9 @@ delete, recycle bin and restore.
 
 Pages and forms follow the object's page layout (:mod:`custom_fields.layouts`) and each field's
 access for the person's role: hidden fields are never rendered, read-only ones are shown
-disabled and never sent. Any member may read; writing needs a role in ``WRITE_ROLES``. The record
+disabled and never sent. Each page needs its right on the object (``tenants.permissions``:
+view, create, edit, delete), and changing a record needs it in the member's data scope or shared
+with them to edit. The record
 services check every value; the views turn form posts into the payloads those services take and
 show each error next to the input it names.
 """
@@ -37,14 +39,15 @@ from custom_fields.types.lookup import USER_TARGET
 from saas.crm import duplicates
 from saas.errors import DomainError, ValidationFailed
 from saas.extensions import db
-from saas.records import history, retention, services
+from saas.records import history, retention, services, sharing
 from saas.records import views as saved_views
 from saas.records.errors import StaleVersion
 from saas.web import lists
 from saas.web.forms import ConfirmForm
+from tenants import permissions
 from tenants import services as tenant_services
-from tenants.models import WRITE_ROLES
-from tenants.resolution import attach_ui_tenant, require_writer
+from tenants.errors import Forbidden
+from tenants.resolution import attach_ui_tenant, require_right
 
 bp = Blueprint("records", __name__, url_prefix="/t/<slug>/o/<object_key>")
 attach_ui_tenant(bp)
@@ -77,13 +80,16 @@ def _locale() -> str:
     return "zh_CN" if str(get_locale() or "en").startswith("zh") else "en"
 
 
-def _can_write() -> bool:
-    return g.membership.role_key in WRITE_ROLES
-
-
 @bp.context_processor
 def _record_helpers() -> dict[str, Any]:
-    return {"can_write": g.get("membership") is not None and _can_write()}
+    """``can_write``: the member's role may change records of the page's object."""
+    member = g.get("membership")
+    object_key = (request.view_args or {}).get("object_key")
+    return {
+        "can_write": member is not None
+        and object_key is not None
+        and permissions.allowed(member, object_key, "edit")
+    }
 
 
 # --- inputs of the record form -------------------------------------------------------------
@@ -383,6 +389,7 @@ def _cursor(name: str = "cursor") -> int | None:
 
 
 @bp.get("/")
+@require_right("view")
 def index(object_key: str):
     """The list: a view (saved or built-in) with the overrides of its URL, as a table or a
     board (:mod:`saas.web.lists`)."""
@@ -500,7 +507,7 @@ def query_fields(object_key: str):
 
 
 @bp.patch("/<int:record_id>")
-@require_writer
+@require_right("edit")
 def patch_record(object_key: str, record_id: int):
     """Change some values from a script (the kanban board): JSON body, ``If-Match`` with the
     version read; ``412`` with the current record when it changed meanwhile."""
@@ -528,6 +535,8 @@ def detail(object_key: str, record_id: int):
         display=_display(st, record),
         owners=_member_names(),
         confirm=ConfirmForm(),
+        record_editable=services.may_change(g.membership, object_key, record),
+        can_share_record=sharing.may_share(g.membership, object_key, record),
     )
     saved_views.note_recent(g.membership, object_key, record_id)  # "Recently viewed"
     return page
@@ -592,7 +601,7 @@ def _prefill(inputs: dict[str, Input], args: MultiDict) -> None:
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@require_writer
+@require_right("create")
 def create(object_key: str):
     st = _store(object_key)
     sections = layouts.page_sections(object_key, g.membership.role_key, _locale())
@@ -656,10 +665,12 @@ def _conflict(st: services.Store, object_key: str, record_id: int) -> dict[str, 
 
 
 @bp.route("/<int:record_id>/edit", methods=["GET", "POST"])
-@require_writer
+@require_right("edit")
 def edit(object_key: str, record_id: int):
     st = _store(object_key)
     record = services.get_record(object_key, record_id)
+    if not services.may_change(g.membership, object_key, record):
+        raise Forbidden(_("This record is shared with you to read only."))
     sections = layouts.page_sections(object_key, g.membership.role_key, _locale())
     inputs = build_inputs(st, sections, record, _display(st, record))
     system = SystemInputs(name=record.name or "", owner_id=str(record.owner_id or ""))
@@ -728,7 +739,7 @@ def edit(object_key: str, record_id: int):
 
 
 @bp.post("/<int:record_id>/delete")
-@require_writer
+@require_right("delete")
 def delete(object_key: str, record_id: int):
     record = services.get_record(object_key, record_id)
     if not ConfirmForm().validate_on_submit():
@@ -740,6 +751,7 @@ def delete(object_key: str, record_id: int):
 
 
 @bp.get("/bin")
+@require_right("view")
 def recycle_bin(object_key: str):
     st = _store(object_key)
     cursor = _cursor()
@@ -759,7 +771,7 @@ def recycle_bin(object_key: str):
 
 
 @bp.post("/<int:record_id>/restore")
-@require_writer
+@require_right("delete")
 def restore(object_key: str, record_id: int):
     services.get_record(object_key, record_id, deleted=True)
     if not ConfirmForm().validate_on_submit():

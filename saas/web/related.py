@@ -32,6 +32,7 @@ def tab_labels() -> dict[str, str]:
         "quotes": _("Quotes"),
         "contracts": _("Contracts"),
         "payments": _("Payments"),
+        "files": _("Files"),
     }
 
 
@@ -43,6 +44,7 @@ def new_labels() -> dict[str, str]:
         "quotes": _("New quote"),
         "contracts": _("New contract"),
         "payments": "",
+        "files": _("Upload a file"),
     }
 
 

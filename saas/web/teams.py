@@ -1,5 +1,5 @@
-"""Teams and data scope pages (``/t/<slug>/teams``, owners and admins), and the team of each
-member on the users page."""
+"""Teams, data scope and permission pages (``/t/<slug>/teams``, ``/t/<slug>/roles/<key>/
+permissions``; owners and admins), and the team of each member on the users page."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 
-from saas.errors import DomainError
+from saas.errors import DomainError, ValidationFailed
 from saas.web.forms import ConfirmForm
 from saas.web.helpers import attach_errors
-from tenants import teams
+from tenants import permissions, teams
 from tenants.models import DATA_SCOPE_LABELS, DataScope
 from tenants.resolution import attach_ui_tenant, require_admin
 
@@ -186,3 +186,67 @@ def set_member_team(user_id: int):
         return redirect(url_for("tenant.users"))
     flash(_("Team changed."), "success")
     return redirect(url_for("tenant.users"))
+
+
+# ---------------------------------------------------------------- module permissions
+
+_ACTION_LABELS = {
+    "view": _l("View"),
+    "create": _l("Create"),
+    "edit": _l("Edit"),
+    "delete": _l("Delete"),
+    "export": _l("Export"),
+}
+
+
+def _permissions_page(role_key: str, errors: dict[str, list[str]] | None = None, status=200):
+    role = teams.get_role(role_key)
+    zh = str(get_locale() or "en").startswith("zh")
+    rows = permissions.matrix(role.key, locale="zh_CN" if zh else "en")
+    return render_template(
+        "tenant/permissions.html",
+        role_key=role.key,
+        role_name=role.name_zh if zh else role.name_en,
+        role_scope=str(DATA_SCOPE_LABELS.get(role.data_scope, role.data_scope)),  # type: ignore[call-overload]
+        locked=permissions.locked(role.key),
+        rows=rows,
+        labels={r.object_key: r.label for r in rows},
+        actions=[(a, str(_ACTION_LABELS[a])) for a in permissions.ACTIONS],
+        scope_choices=[(c.value, c.label) for c in _scope_choices()],
+        errors=errors or {},
+        confirm=ConfirmForm(),
+    ), status
+
+
+@bp.route("/roles/<role_key>/permissions", methods=["GET", "POST"])
+@require_admin
+def role_permissions(role_key: str):
+    """The role's permission matrix: one row per object, a box per action, a data scope."""
+    if request.method == "GET":
+        return _permissions_page(role_key)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    entries = {
+        row.object_key: {
+            **{a: request.form.get(f"{row.object_key}.{a}") == "1" for a in permissions.ACTIONS},
+            "data_scope": request.form.get(f"{row.object_key}.data_scope") or None,
+        }
+        for row in permissions.matrix(teams.get_role(role_key).key)
+    }
+    try:
+        permissions.set_matrix(g.membership, role_key, entries)
+    except DomainError as err:
+        errors = err.errors if isinstance(err, ValidationFailed) else {"": [err.message]}
+        return _permissions_page(role_key, errors, err.status)
+    flash(_("Permissions saved."), "success")
+    return redirect(url_for("teams.role_permissions", role_key=role_key))
+
+
+@bp.post("/roles/<role_key>/permissions/reset")
+@require_admin
+def reset_permissions(role_key: str):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    permissions.reset(g.membership, role_key)
+    flash(_("Permissions reset to the defaults."), "info")
+    return redirect(url_for("teams.role_permissions", role_key=role_key))

@@ -413,3 +413,40 @@ def _email(app, shop, user_id: int) -> str:
 
     with app.app_context():
         return db.session.get(User, user_id).email
+
+
+def test_quote_editor_page_names_a_price_list(app, shop, login):
+    """The quote editor offers today's lists; saving the form with one prices from it, and a
+    list of another currency is refused next to the select."""
+    widget = shop.product("Widget", "W-1", price="120", tax_rate="0")
+    named = shop.create(name="Dealers", currency=shop.currency)
+    shop.items(named["id"], [{"product": widget, "unit_price": "100"}])
+    other = "USD" if shop.currency != "USD" else "EUR"
+    foreign = shop.create(name="Foreign", currency=other)
+    quote = shop.rep.post(shop.url("/records/quote"), json={"name": "Q"}).get_json()
+    client = login(_email(app, shop, shop.rep_id))
+    page = client.get(f"/t/{shop.slug}/o/quote/{quote['id']}").get_data(as_text=True)
+    assert 'data-testid="quote-price-list"' in page
+    assert f'value="{named["id"]}" data-currency="{shop.currency}"' in page
+
+    def post(list_id: int, version: int):
+        return client.post(
+            f"/t/{shop.slug}/quotes/{quote['id']}/lines",
+            data={
+                "version": str(version),
+                "tax_mode": "exclusive",
+                "currency": shop.currency,
+                "price_list": str(list_id),
+                "line-0-product": str(widget),
+                "line-0-quantity": "2",
+            },
+        )
+
+    refused = post(foreign["id"], quote["version"])
+    assert refused.status_code == 400
+    assert 'data-error="price_list"' in refused.get_data(as_text=True)
+    saved = post(named["id"], quote["version"])
+    assert saved.status_code == 302, saved.get_data(as_text=True)[:300]
+    body = shop.rep.get(shop.url(f"/quotes/{quote['id']}/lines")).get_json()
+    assert body["quote"]["price_list"] == named["id"]
+    assert [D(line["unit_price"]) for line in body["lines"]] == [D(100)]

@@ -528,6 +528,26 @@ def test_the_owner_never_approves_their_own_quote(shop, add_member, app, api):
     assert shop.act(quote_id, "approve", asked_by_other)["quote"]["status"] == "approved"
 
 
+def test_a_pending_quote_can_be_withdrawn_by_its_owner(shop, add_member, app, api):
+    """A manager whose company has no other approver takes her own pending quote back to
+    draft; the request is closed as withdrawn, the inbox is empty, another member cannot."""
+    quote_id = _pending(shop, client=shop.manager)
+    other = api(_token(app, shop.company, add_member(shop.company, "member").id))
+    refused = shop.act(quote_id, "withdraw", other, expect=403)
+    assert "withdraw" in refused["message"]
+    shop.act(quote_id, "withdraw", shop.rep, expect=403)
+    body = shop.act(quote_id, "withdraw", shop.manager, comment="fix the discount")
+    assert body["quote"]["status"] == "draft"
+    assert shop.owner.get(shop.url("/approvals")).get_json()["data"] == []
+    withdrawn = shop.owner.get(shop.url("/approvals?status=withdrawn")).get_json()["data"]
+    assert [(r["quote"]["id"], r["decision"]) for r in withdrawn] == [(quote_id, "withdrawn")]
+    [event] = shop.audit("quote.withdraw")
+    assert event.before == {"status": "pending_approval"}
+    assert event.after["status"] == "draft" and event.after["comment"] == "fix the discount"
+    again = shop.act(quote_id, "withdraw", shop.manager, expect=409)
+    assert "pending approval" in again["message"]
+
+
 def test_a_manager_of_another_team_is_out_of_scope(shop, add_member, app, api):
     owner = shop.owner
     assert owner.patch(shop.url("/roles/manager"), json={"data_scope": "team"}).status_code == 200
