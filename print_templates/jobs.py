@@ -149,10 +149,15 @@ def get_document(actor: Membership, document_id: int) -> PrintDocument:
 def content(actor: Membership, document_id: int) -> tuple[PrintDocument, bytes]:
     """A readable document and its bytes."""
     document = get_document(actor, document_id)
+    return document, _bytes_of(document)
+
+
+def _bytes_of(document: PrintDocument) -> bytes:
+    """A document's bytes (a column read: the session keeps no copy)."""
     data = db.session.execute(
         select(PrintDocumentContent.content).where(PrintDocumentContent.document_id == document.id)
     ).scalar_one()
-    return document, bytes(data)
+    return bytes(data)
 
 
 def record_documents(
@@ -313,6 +318,52 @@ def _same_request(existing: dict[str, Any] | None, params: dict[str, Any]) -> No
         )
 
 
+def _start(
+    actor: Membership,
+    kind: str,
+    key: str,
+    target: dict[str, Any],
+    choice: templates.Choice,
+    *,
+    total: int,
+    seconds: int,
+) -> tracked.TrackedJob:
+    """The job of a print request (``kind``: one PDF or a batch) for ``target`` (its object and
+    records): finished at once when the key's document exists, the same job when it is queued
+    or running, else a new one; commits. A key used for other records is a 409."""
+    stored_key = _stored_key(actor, key)
+    job_id = _job_id("print" if kind == JOB_PDF else "print-batch", stored_key)
+    params = {
+        **target,
+        "template_id": choice.template_id,
+        "template_version": choice.version,
+        "locale": choice.locale,
+        "request_key": stored_key,
+        "requester": Requester.current().to_json(),
+    }
+    existing = find_document(stored_key)
+    if existing is not None:
+        # A zip does not list its records: a batch asked again with its key gets it.
+        if kind == JOB_PDF or existing.kind != "zip":
+            _same_request(
+                {"object_key": existing.object_key, "record_id": existing.record_id}, params
+            )
+        return _finished(job_id, kind, existing, actor, params)
+    row = tracked.get_job(job_id)
+    _same_request(row.params if row is not None else None, params)
+    row = tracked.start(
+        job_id,
+        kind,
+        render_pdf_job if kind == JOB_PDF else render_batch_job,
+        params=params,
+        created_by=actor.user_id,
+        total=total,
+        timeout=seconds,
+    )
+    db.session.commit()
+    return row
+
+
 def request_pdf(
     actor: Membership,
     object_key: str,
@@ -329,34 +380,15 @@ def request_pdf(
     key = clean_request_key(request_key) or "auto:" + _digest(
         object_key, record.id, record.version, choice.template_id, choice.version, choice.locale
     )
-    stored_key = _stored_key(actor, key)
-    job_id = _job_id("print", stored_key)
-    params = {
-        "object_key": object_key,
-        "record_id": record.id,
-        "template_id": choice.template_id,
-        "template_version": choice.version,
-        "locale": choice.locale,
-        "request_key": stored_key,
-        "requester": Requester.current().to_json(),
-    }
-    existing = find_document(stored_key)
-    if existing is not None:
-        _same_request({"object_key": existing.object_key, "record_id": existing.record_id}, params)
-        return _finished(job_id, JOB_PDF, existing, actor, params)
-    row = tracked.get_job(job_id)
-    _same_request(row.params if row is not None else None, params)
-    row = tracked.start(
-        job_id,
+    return _start(
+        actor,
         JOB_PDF,
-        render_pdf_job,
-        params=params,
-        created_by=actor.user_id,
+        key,
+        {"object_key": object_key, "record_id": record.id},
+        choice,
         total=1,
-        timeout=timeout(),
+        seconds=timeout(),
     )
-    db.session.commit()
-    return row
 
 
 def _clean_ids(raw: Any) -> list[int]:
@@ -414,35 +446,15 @@ def request_batch(
         choice.version,
         choice.locale,
     )
-    stored_key = _stored_key(actor, key)
-    job_id = _job_id("print-batch", stored_key)
-    params = {
-        "object_key": object_key,
-        "ids": wanted,
-        "template_id": choice.template_id,
-        "template_version": choice.version,
-        "locale": choice.locale,
-        "request_key": stored_key,
-        "requester": Requester.current().to_json(),
-    }
-    existing = find_document(stored_key)
-    if existing is not None:
-        if existing.kind != "zip":
-            _same_request({"object_key": existing.object_key, "ids": None}, params)
-        return _finished(job_id, JOB_BATCH, existing, actor, params)
-    row = tracked.get_job(job_id)
-    _same_request(row.params if row is not None else None, params)
-    row = tracked.start(
-        job_id,
+    return _start(
+        actor,
         JOB_BATCH,
-        render_batch_job,
-        params=params,
-        created_by=actor.user_id,
+        key,
+        {"object_key": object_key, "ids": wanted},
+        choice,
         total=len(wanted),
-        timeout=batch_timeout(len(wanted)),
+        seconds=batch_timeout(len(wanted)),
     )
-    db.session.commit()
-    return row
 
 
 def get_print_job(actor: Membership, job_id: str) -> tracked.TrackedJob:
@@ -665,12 +677,7 @@ def _zip(documents: Sequence[PrintDocument]) -> bytes:
                 stem, _dot, ext = name.rpartition(".")
                 name = f"{stem}-{document.record_id}.{ext}"
             used.add(name)
-            data = db.session.execute(
-                select(PrintDocumentContent.content).where(
-                    PrintDocumentContent.document_id == document.id
-                )
-            ).scalar_one()
-            zf.writestr(name, bytes(data))  # a column read: the session keeps no copy
+            zf.writestr(name, _bytes_of(document))
     return buffer.getvalue()
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from babel import Locale
 from flask import Flask, g, has_request_context, request, session
+from flask.json.provider import DefaultJSONProvider
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
@@ -85,10 +86,22 @@ class BigIntIdConverter(IntegerConverter):
         super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
+class _JsonProvider(DefaultJSONProvider):
+    """Flask's JSON, except that a body nested too deeply for Python's parser is malformed JSON
+    (``request.get_json`` answers 400) rather than a RecursionError (500)."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("The JSON body is nested too deeply.") from None
+
+
 def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     """Build a Kehu app. ``settings`` defaults to the environment; ``overrides`` go to config."""
     settings = settings or Settings.from_env()
     app = Flask(__name__)
+    app.json = _JsonProvider(app)
     app.config.update(settings.flask_config())
     app.config.update(overrides)
 
@@ -222,6 +235,10 @@ def _register_template_helpers(app: Flask) -> None:
 
     # Options carry their pinyin so typing ``zs`` in a dropdown finds 张三.
     app.jinja_env.filters["search_terms"] = search_terms
+    from saas.reports.chart_svg import image as report_chart_image
+
+    # A report's chart as an image the width of the paper (the print preview prints it).
+    app.jinja_env.globals["report_chart_image"] = report_chart_image
 
     @app.context_processor
     def _helpers() -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import psycopg
 from psycopg import sql
@@ -17,18 +18,38 @@ def _libpq_url(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def _define_role(conn: psycopg.Connection, role: str, attributes: str, password: str) -> None:
+    """CREATE or ALTER a login role. Roles belong to the whole server, so processes migrating
+    their own databases at the same moment (parallel test sessions, two app hosts) may define
+    the same role together: PostgreSQL then refuses one with "tuple concurrently updated" or
+    "already exists", and that one tries again."""
+    for attempt in range(8):
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+        statement = sql.SQL("{} ROLE {} " + attributes + " PASSWORD {}").format(
+            sql.SQL("ALTER" if exists else "CREATE"), sql.Identifier(role), sql.Literal(password)
+        )
+        try:
+            conn.execute(statement)
+            return
+        except (psycopg.errors.DuplicateObject, psycopg.errors.InternalError_) as exc:
+            concurrent = isinstance(exc, psycopg.errors.DuplicateObject) or (
+                "concurrently" in str(exc)
+            )
+            if not concurrent or attempt == 7:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
 def ensure_app_role(settings: Settings) -> None:
     """Create the login role the app connects as: owns nothing, no BYPASSRLS, no superuser."""
     if settings.app_database_url:
         return  # the operator provisioned it
-    role = settings.app_db_role
     with psycopg.connect(_libpq_url(settings.database_url), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
-        verb = "ALTER" if exists else "CREATE"
-        conn.execute(
-            sql.SQL(
-                "{} ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD {}"
-            ).format(sql.SQL(verb), sql.Identifier(role), sql.Literal(settings.app_db_password))
+        _define_role(
+            conn,
+            settings.app_db_role,
+            "LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE",
+            settings.app_db_password,
         )
 
 
@@ -40,15 +61,12 @@ def ensure_reader_role(settings: Settings) -> bool:
         return False
     role = settings.reader_db_role
     with psycopg.connect(_libpq_url(settings.database_url), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
-        verb = "ALTER" if exists else "CREATE"
         try:
-            conn.execute(
-                sql.SQL(
-                    "{} ROLE {} LOGIN NOSUPERUSER BYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD {}"
-                ).format(
-                    sql.SQL(verb), sql.Identifier(role), sql.Literal(settings.reader_db_password)
-                )
+            _define_role(
+                conn,
+                role,
+                "LOGIN NOSUPERUSER BYPASSRLS NOCREATEDB NOCREATEROLE",
+                settings.reader_db_password,
             )
         except psycopg.errors.InsufficientPrivilege:
             log.warning("cannot create the list reader role %s: lists read as the app role", role)

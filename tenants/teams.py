@@ -343,16 +343,42 @@ def delete_team(actor: Membership, team_id: int) -> DeleteImpact:
         update(Team).where(Team.parent_id == team.id).values(parent_id=team.parent_id),
         execution_options={"synchronize_session": "fetch"},
     )
+    unshared = _forget_team_in_shares(team.id)
     audit.record(
         "team.deleted",
         "team",
         team.id,
         before={**_state(team), "members": members, "sub_teams": sub_teams},
-        after={"members_detached": len(members), "sub_teams_moved_to": team.parent_id},
+        after={
+            "members_detached": len(members),
+            "sub_teams_moved_to": team.parent_id,
+            **({"unshared": unshared} if unshared else {}),
+        },
     )
     db.session.delete(team)
     db.session.commit()
     return DeleteImpact(impact.team, len(members), len(sub_teams), impact.new_parent)
+
+
+def _forget_team_in_shares(team_id: int) -> dict[str, int]:
+    """Saved views, reports and dashboards shared with the team lose it; one shared with it
+    alone becomes private to its owner (a later team could otherwise get the same id's rights).
+    Records shared with the team lose their shares through the foreign key. Returns counts."""
+    from saas.records.models import SavedView
+    from saas.reports.models import Dashboard, ReportDefinition
+
+    counts: dict[str, int] = {}
+    for model in (SavedView, ReportDefinition, Dashboard):
+        rows = db.session.execute(
+            select(model).where(model.visibility == "teams", model.shared_with.contains([team_id]))
+        ).scalars()
+        for row in rows:
+            left = [t for t in row.shared_with if t != team_id]
+            row.shared_with = left
+            if not left:
+                row.visibility = "private"
+            counts[model.__tablename__] = counts.get(model.__tablename__, 0) + 1
+    return counts
 
 
 def apply_team(member: Membership, team_id: int | None) -> None:

@@ -259,3 +259,23 @@ def test_fields_used_by_formulas_cannot_be_switched_off_or_converted(co):
         ).status_code
         == 409
     )
+
+
+def test_a_json_body_nested_too_deeply_is_400(co, app, login):
+    """Python's JSON parser recurses per level: a body of 100,000 nested arrays must be refused
+    as malformed, by the API (webargs) and by the pages' own JSON endpoints alike."""
+    company, client, base = co
+    body = "[" * 100_000 + "]" * 100_000
+    response = client.post(f"{base}/records/account", data=body, content_type="application/json")
+    assert response.status_code == 400
+    response = client.post("/api/v1/signup", data=body, content_type="application/json")
+    assert response.status_code == 400
+    page = login(company.owner_email)
+    record = client.post(f"{base}/records/account", json={"name": "Deep"}).get_json()
+    response = page.patch(
+        f"/t/{company.slug}/o/account/{record['id']}",
+        data=body,
+        content_type="application/json",
+        headers={"If-Match": f'"v{record["version"]}"'},
+    )
+    assert response.status_code == 400

@@ -192,6 +192,11 @@ def test_purge_one_now(app, co, add_member, api, login):
     member = add_member(company, "member")
     with app.app_context(), tenant_context(company.tenant_id, db.session, member.id):
         _, raw = tenant_services.create_token(tenant_services.membership(member.id), "m")
+        from tenants import notifications
+
+        notifications.notify(member.id, "record.shared", object_key="account", record_id=doomed)
+        notifications.notify(member.id, "record.shared", object_key="account", record_id=live)
+        db.session.commit()
     assert api(raw).post(f"{base}/records/account/{doomed}/purge").status_code == 403
     web = login(company.owner_email)
     page = web.get(f"/t/{company.slug}/o/account/bin")
@@ -204,6 +209,11 @@ def test_purge_one_now(app, co, add_member, api, login):
             select(AuditEvent).where(AuditEvent.action == "record.purged")
         ).scalar_one()
         assert event.target_id == str(doomed) and event.before == {"name": "Doomed"}
+        # Notifications about it went with it (they would link to nothing); others stay.
+        from tenants.notifications import Notification
+
+        linked = db.session.execute(select(Notification.record_id)).scalars().all()
+        assert linked == [live]
 
 
 def test_two_tenants_and_schedule(app, co, make_company, api, drain_jobs):

@@ -365,6 +365,25 @@ def test_shared_with_teams_reaches_teams_below(app, crm):
     assert str(body["id"]) not in keys(crm.people["member2"], crm)
     assert str(body["id"]) not in keys(crm.people["read_only"], crm)  # no team at all
 
+    # Deleting a team takes it out of the views shared with it; shared with it alone, a view
+    # becomes private (a team made later must not inherit the id's audience).
+    both = create(
+        crm.owner,
+        crm,
+        name="Both",
+        visibility="teams",
+        shared_with=[str(teams["other"]), str(teams["city"])],
+    )
+    deleted = crm.owner.rest.delete(f"/api/v1/t/{crm.company.slug}/teams/{teams['region']}")
+    assert deleted.status_code == 204
+    assert crm.owner.rest.get(crm.url(f"/{body['id']}")).get_json()["visibility"] == "private"
+    assert (
+        crm.owner.rest.delete(f"/api/v1/t/{crm.company.slug}/teams/{teams['city']}").status_code
+        == 204
+    )
+    kept = crm.owner.rest.get(crm.url(f"/{both['id']}")).get_json()
+    assert (kept["visibility"], kept["shared_with"]) == ("teams", [teams["other"]])
+
 
 # ---- default view ----------------------------------------------------------------------------
 

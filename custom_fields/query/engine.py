@@ -135,7 +135,7 @@ def model_for(schema: ObjectSchema) -> type[RecordColumns]:
     return CustomRecord
 
 
-def _tenant_literal(entity: Any) -> ColumnElement[bool]:
+def tenant_literal(entity: Any) -> ColumnElement[bool]:
     """The tenant as a literal: per-tenant partial indexes match only a constant, never a bound
     parameter of a cached generic plan. The value is an integer from the session context."""
     return entity.tenant_id == literal_column(str(int(current_tenant_id())), BigInteger)
@@ -208,7 +208,7 @@ class Resolver:
     def _target_where(self, schema: ObjectSchema, model: Any, ref: ColumnElement[Any]):
         """The linked record, if the user may see it: a record outside their data scope has
         no name to sort by and no values to filter on (they would tell what it holds)."""
-        clauses = [model.id == ref, model.deleted_at.is_(None), _tenant_literal(model)]
+        clauses = [model.id == ref, model.deleted_at.is_(None), tenant_literal(model)]
         if not schema.is_standard or model_for(schema) is CustomRecord:
             clauses.append(model.object_id == schema.id)
         scope = scope_clause(model, self.actor, schema.key)
@@ -597,7 +597,7 @@ def _read_cursor(token: str, print_: str, width: int) -> tuple[str, list[Any]]:
 # ---- running -----------------------------------------------------------------------------------
 
 
-def _timeout(session: Session) -> None:
+def limit_session(session: Session) -> None:
     """The query's time limit, and the company's time zone for formulas using TODAY() (the
     record page computes them on the company's date too)."""
     from tenants.models import Tenant
@@ -626,7 +626,7 @@ def base_query(
     model = model_for(schema)
     resolver = resolver or Resolver(schema, actor, model)
     stmt = select(model).where(
-        _tenant_literal(model),
+        tenant_literal(model),
         model.deleted_at.is_not(None) if spec.deleted else model.deleted_at.is_(None),
     )
     if model is CustomRecord:
@@ -671,7 +671,7 @@ def run_query(schema: ObjectSchema, actor: Membership, spec: QuerySpec, *, timez
 def _page(
     session: Session, schema: ObjectSchema, actor: Membership, spec: QuerySpec, timezone: str
 ) -> Page:
-    _timeout(session)
+    limit_session(session)
     stmt, resolver = base_query(schema, actor, spec, timezone)
     keys = _ordered(spec.sort, resolver)
     print_ = fingerprint(schema.key, spec, keys)

@@ -335,9 +335,31 @@ def _teams_below(team_id: int) -> set[int]:
     return found
 
 
-def _least_loaded(team_id: int, writers: set[int]) -> int | None:
-    """The active writer of the team (or a team below it) with the fewest open leads; ties go
-    to the member who joined first."""
+@dataclass
+class _TeamLoad:
+    """The active writers of a team (and the teams below it) and their open leads (an import
+    batch reads them once and counts its own new leads as it gives them)."""
+
+    members: list[Any]
+    load: dict[int, int]
+
+    def least_loaded(self, given: Mapping[int, int] | None = None) -> int | None:
+        """The member with the fewest open leads (with ``given`` more each); ties go to the
+        member who joined first."""
+        given = given or {}
+        if not self.members:
+            return None
+        return min(
+            self.members,
+            key=lambda m: (
+                self.load.get(m.user_id, 0) + given.get(m.user_id, 0),
+                m.created_at,
+                m.user_id,
+            ),
+        ).user_id
+
+
+def _team_load(team_id: int, writers: set[int]) -> _TeamLoad:
     members = [
         m
         for m in db.session.execute(
@@ -347,21 +369,27 @@ def _least_loaded(team_id: int, writers: set[int]) -> int | None:
         ).all()
         if m.user_id in writers
     ]
-    if not members:
-        return None
-    status = Lead.data["status"].astext
-    load = dict(
-        db.session.execute(
-            select(Lead.owner_id, func.count())
-            .where(
-                Lead.owner_id.in_([m.user_id for m in members]),
-                Lead.deleted_at.is_(None),
-                status.in_(OPEN_STATUSES),
-            )
-            .group_by(Lead.owner_id)
-        ).all()
-    )
-    return min(members, key=lambda m: (load.get(m.user_id, 0), m.created_at, m.user_id)).user_id
+    load: dict[int, int] = {}
+    if members:
+        status = Lead.data["status"].astext
+        load = dict(
+            db.session.execute(
+                select(Lead.owner_id, func.count())
+                .where(
+                    Lead.owner_id.in_([m.user_id for m in members]),
+                    Lead.deleted_at.is_(None),
+                    status.in_(OPEN_STATUSES),
+                )
+                .group_by(Lead.owner_id)
+            ).all()
+        )
+    return _TeamLoad(members, load)
+
+
+def _least_loaded(team_id: int, writers: set[int]) -> int | None:
+    """The active writer of the team (or a team below it) with the fewest open leads; ties go
+    to the member who joined first."""
+    return _team_load(team_id, writers).least_loaded()
 
 
 def _next_in_turn(row: LeadAssignment, writers: set[int]) -> int | None:
@@ -777,42 +805,6 @@ def rule_assigns() -> bool:
     return mode not in (None, "manual")
 
 
-@dataclass
-class _TeamLoad:
-    """The active writers of a team (and the teams below it) and their open leads, read once
-    per import batch; the batch's own new leads are added as they are given."""
-
-    members: list[Any]
-    load: dict[int, int]
-
-
-def _team_load(team_id: int, writers: set[int]) -> _TeamLoad:
-    members = [
-        m
-        for m in db.session.execute(
-            select(Membership.user_id, Membership.created_at).where(
-                Membership.team_id.in_(_teams_below(team_id))
-            )
-        ).all()
-        if m.user_id in writers
-    ]
-    load: dict[int, int] = {}
-    if members:
-        status = Lead.data["status"].astext
-        load = dict(
-            db.session.execute(
-                select(Lead.owner_id, func.count())
-                .where(
-                    Lead.owner_id.in_([m.user_id for m in members]),
-                    Lead.deleted_at.is_(None),
-                    status.in_(OPEN_STATUSES),
-                )
-                .group_by(Lead.owner_id)
-            ).all()
-        )
-    return _TeamLoad(members, load)
-
-
 def _pick_import_owners(creates: Sequence[Outcome]) -> None:
     """Owners for a batch's new leads, in file order, exactly as :func:`pick_owner` would give
     them one create at a time: the rule's row is locked once (until the batch's transaction
@@ -852,15 +844,7 @@ def _pick_import_owners(creates: Sequence[Outcome]) -> None:
                 team = teams.get(target["team_id"])
                 if team is None:
                     team = teams[target["team_id"]] = _team_load(target["team_id"], writers)
-                if team.members:
-                    owner = min(
-                        team.members,
-                        key=lambda m, t=team: (
-                            t.load.get(m.user_id, 0) + given.get(m.user_id, 0),
-                            m.created_at,
-                            m.user_id,
-                        ),
-                    ).user_id
+                owner = team.least_loaded(given)
             if owner is None:
                 owner = next_in_turn()
             if owner is not None:

@@ -209,10 +209,10 @@ def _linked_ids(actor: Membership, kind: Kind, record_id: int, *, scoped: bool) 
     schema = _schema(kind.child)
     model = engine.model_for(schema)
     with reader.reading() as session:
-        engine._timeout(session)
+        engine.limit_session(session)
         expr = Resolver(schema, actor, model).resolve(kind.link).expr
         stmt = select(model.id).where(
-            engine._tenant_literal(model),
+            engine.tenant_literal(model),
             model.deleted_at.is_(None),
             expr == literal(record_id, BigInteger),
         )
@@ -229,12 +229,12 @@ def _linked_count(actor: Membership, kind: Kind, record_id: int) -> int:
     schema = _schema(kind.child)
     model = engine.model_for(schema)
     with reader.reading() as session:
-        engine._timeout(session)
+        engine.limit_session(session)
         expr = Resolver(schema, actor, model).resolve(kind.link).expr
         inner = (
             select(model.id)
             .where(
-                engine._tenant_literal(model),
+                engine.tenant_literal(model),
                 model.deleted_at.is_(None),
                 expr == literal(record_id, BigInteger),
             )
@@ -550,7 +550,7 @@ def counts(actor: Membership, object_key: str, record_id: int) -> dict[str, int]
         model = engine.model_for(schema)
         inner = stmt.with_only_columns(model.id).limit(engine.COUNT_LIMIT + 1).subquery()
         with reader.reading() as session:
-            engine._timeout(session)
+            engine.limit_session(session)
             found[kind.key] = min(
                 session.execute(select(func.count()).select_from(inner)).scalar_one(),
                 engine.COUNT_LIMIT,

@@ -39,6 +39,7 @@ from tenants import audit
 from tenants.context import current_tenant_id
 from tenants.errors import Forbidden
 from tenants.models import ADMIN_ROLES, Membership, Tenant
+from tenants.notifications import Notification
 
 #: A quote line's quote as a column, kept by a trigger (migration 0011).
 QUOTE_OF_LINE = literal_column("quote_lines.quote_id", BigInteger())
@@ -107,8 +108,8 @@ def _remove(schema: ObjectSchema, ids: Sequence[int], *, in_bin: bool = True) ->
                 UniqueValue.field_id.in_(field_ids), UniqueValue.record_id.in_(ids)
             )
         )
-    # Files go too (their bytes by ON DELETE CASCADE); a record in the bin keeps them.
-    for table in (DuplicateKey, Approval, ActivityReply, RecordShare, StoredFile):
+    # Notifications about a record gone for good would only lead to a "not found".
+    for table in (DuplicateKey, Approval, ActivityReply, RecordShare, StoredFile, Notification):
         db.session.execute(
             delete(table).where(table.object_key == schema.key, table.record_id.in_(ids))
         )

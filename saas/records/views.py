@@ -41,14 +41,14 @@ from saas.errors import DomainError, ValidationFailed
 from saas.extensions import db
 from saas.records import services
 from saas.records.models import RecentRecord, SavedView, ViewPreference
+from saas.records.visibility import MANAGER_ROLES as MANAGER_ROLES
+from saas.records.visibility import VISIBILITIES as VISIBILITIES
+from saas.records.visibility import clean_sharing, is_manager, reaches, team_and_above
 from tenants import audit
 from tenants.context import current_tenant_id
 from tenants.errors import Forbidden
-from tenants.models import ADMIN_ROLES, Membership, Role, RoleKey, Team
+from tenants.models import Membership
 
-#: Roles that create and change shared and tenant-wide views.
-MANAGER_ROLES = frozenset(ADMIN_ROLES | {RoleKey.MANAGER})
-VISIBILITIES = ("private", "roles", "teams", "tenant")
 LAYOUTS = ("list", "kanban")
 BUILTIN_KEYS = ("all", "mine", "my_team", "recent")
 BUILTIN_LABELS = {
@@ -68,7 +68,6 @@ MAX_NAME = 100
 MIN_PAGE, MAX_PAGE, DEFAULT_PAGE = 10, 200, 50
 MIN_WIDTH, MAX_WIDTH = 40, 2000
 MAX_COLUMNS = 100
-MAX_SHARED = 200
 MAX_VIEWS = 500  # per object and person: a list beyond that helps nobody choose
 #: Recently opened records kept per person and object.
 RECENT_KEEP = 50
@@ -111,41 +110,9 @@ class ViewDef:
 # ---- visibility --------------------------------------------------------------------------------
 
 
-def is_manager(actor: Membership) -> bool:
-    return actor.role_key in MANAGER_ROLES
-
-
-def _team_and_above(team_id: int | None) -> set[int]:
-    """The team and every team above it (a view shared with a region reaches its cities)."""
-    if team_id is None:
-        return set()
-    parents = dict(db.session.execute(select(Team.id, Team.parent_id)).all())
-    found: set[int] = set()
-    current: int | None = team_id
-    while current is not None and current not in found:
-        found.add(current)
-        current = parents.get(current)
-    return found
-
-
-def _shared_ids(view: SavedView) -> set[Any]:
-    return set(view.shared_with or [])
-
-
 def can_see(view: SavedView, actor: Membership, teams: set[int] | None = None) -> bool:
     """Whether ``actor`` may see ``view`` (``teams``: the actor's team and those above it)."""
-    if view.owner_id == actor.user_id:
-        return True
-    if view.visibility == "private":
-        return False
-    if view.visibility == "tenant" or is_manager(actor):
-        return True
-    if view.visibility == "roles":
-        return actor.role_key in _shared_ids(view)
-    if view.visibility == "teams":
-        teams = _team_and_above(actor.team_id) if teams is None else teams
-        return bool(teams & _shared_ids(view))
-    return False
+    return view.owner_id == actor.user_id or reaches(view, actor, teams)
 
 
 def can_edit(view: SavedView, actor: Membership) -> bool:
@@ -199,7 +166,7 @@ def _view_def(view: SavedView, actor: Membership) -> ViewDef:
 def list_views(actor: Membership, object_key: str) -> list[ViewDef]:
     """The built-in views, then the saved views ``actor`` may see (by name)."""
     schema = _schema(object_key)
-    teams = _team_and_above(actor.team_id)
+    teams = team_and_above(actor.team_id)
     views = [builtin(key, actor) for key in BUILTIN_KEYS]
     views += [_view_def(v, actor) for v in _saved_views(schema) if can_see(v, actor, teams)]
     return views
@@ -241,39 +208,6 @@ def _clean_name(raw: Any, errors: dict[str, list[str]]) -> str | None:
         errors["name"] = [_("Use at most %(n)d characters.", n=MAX_NAME)]
         return None
     return name
-
-
-def _clean_visibility(
-    raw_visibility: Any, raw_shared: Any, errors: dict[str, list[str]]
-) -> tuple[str, list[Any]] | None:
-    if raw_visibility not in VISIBILITIES:
-        errors["visibility"] = [_("Choose private, roles, teams or tenant.")]
-        return None
-    if raw_visibility in ("private", "tenant"):
-        if raw_shared not in (None, []):
-            errors["shared_with"] = [_("Only views shared with roles or teams list whom.")]
-            return None
-        return raw_visibility, []
-    if not isinstance(raw_shared, list) or not raw_shared or len(raw_shared) > MAX_SHARED:
-        errors["shared_with"] = [_("List the roles or teams to share the view with.")]
-        return None
-    if raw_visibility == "roles":
-        known = set(db.session.execute(select(Role.key)).scalars())
-        if not all(isinstance(r, str) and r in known for r in raw_shared):
-            errors["shared_with"] = [_("Share with roles of this company (by their key).")]
-            return None
-        return raw_visibility, sorted(set(raw_shared))
-    team_ids = []
-    for raw in raw_shared:
-        try:
-            team_ids.append(int(raw) if not isinstance(raw, bool) else 0)
-        except (TypeError, ValueError):
-            team_ids.append(0)
-    known_teams = set(db.session.execute(select(Team.id)).scalars())
-    if not all(t in known_teams for t in team_ids):
-        errors["shared_with"] = [_("Share with teams of this company (by their id).")]
-        return None
-    return raw_visibility, sorted(set(team_ids))
 
 
 def _check_key(resolver: Resolver, key: Any, where: str) -> engine.Resolved:
@@ -383,20 +317,15 @@ def _clean(
         name = _clean_name(payload.get("name"), errors)
         if name is not None:
             values["name"] = name
-    if current is None or "visibility" in payload or "shared_with" in payload:
-        visibility = payload.get(
-            "visibility", current.visibility if current is not None else "private"
+    values.update(
+        clean_sharing(
+            payload,
+            current,
+            errors,
+            unlisted=_("Only views shared with roles or teams list whom."),
+            unnamed=_("List the roles or teams to share the view with."),
         )
-        shared = payload.get("shared_with")
-        if (
-            "shared_with" not in payload
-            and current is not None
-            and visibility == current.visibility
-        ):
-            shared = current.shared_with
-        cleaned = _clean_visibility(visibility, shared, errors)
-        if cleaned is not None:
-            values["visibility"], values["shared_with"] = cleaned
+    )
     steps = (
         ("columns", lambda raw: clean_columns(raw, resolver)),
         ("sort", lambda raw: clean_sort(raw, resolver)),

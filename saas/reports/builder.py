@@ -127,6 +127,20 @@ def _grouping(args: MultiDict, name: str) -> dict[str, Any] | None:
     return group
 
 
+def _groupings(
+    args: MultiDict, draft: Draft, key: str, prefix: str, rows: int
+) -> list[dict[str, Any]]:
+    """The filled rows ``<prefix>0`` … of the form as the definition's ``key`` list; the draft
+    remembers which row each became (errors name the row)."""
+    found: list[dict[str, Any]] = []
+    for i in range(rows):
+        group = _grouping(args, f"{prefix}{i}")
+        if group is not None:
+            draft.places[f"{key}[{len(found)}]"] = f"{prefix}{i}"
+            found.append(group)
+    return found
+
+
 def spec_from_args(args: MultiDict) -> Draft:
     """The definition the form describes (empty rows left out)."""
     draft = Draft()
@@ -142,21 +156,9 @@ def spec_from_args(args: MultiDict) -> Draft:
         if limit:
             spec["limit"] = limit
     else:
-        groups = []
-        for i in range(ROW_GROUPS):
-            group = _grouping(args, f"g{i}")
-            if group is not None:
-                draft.places[f"groups[{len(groups)}]"] = f"g{i}"
-                groups.append(group)
-        spec["groups"] = groups
+        spec["groups"] = _groupings(args, draft, "groups", "g", ROW_GROUPS)
         if kind == "matrix":
-            columns = []
-            for i in range(COLUMN_GROUPS):
-                group = _grouping(args, f"c{i}")
-                if group is not None:
-                    draft.places[f"column_groups[{len(columns)}]"] = f"c{i}"
-                    columns.append(group)
-            spec["column_groups"] = columns
+            spec["column_groups"] = _groupings(args, draft, "column_groups", "c", COLUMN_GROUPS)
     aggregates = []
     for i in range(AGGREGATES):
         fn = (args.get(f"a{i}_fn") or "").strip()

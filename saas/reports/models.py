@@ -26,9 +26,9 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from saas.extensions import db
+from saas.records.visibility import VISIBILITIES as VISIBILITIES
 from tenants.context import TenantScoped
 
-VISIBILITIES = ("private", "roles", "teams", "tenant")
 _VISIBILITY = "visibility IN ('private', 'roles', 'teams', 'tenant')"
 
 

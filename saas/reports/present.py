@@ -59,9 +59,11 @@ def figure(value: Any, currency: str | None) -> float | None:
             return None
         if currency in value:
             value = value[currency]
-        elif len(value) == 1:
+        elif currency is None and len(value) == 1:
             value = next(iter(value.values()))
         else:
+            # A group without an amount in the chart's currency has no bar: another
+            # currency's amount is not on the same scale.
             return None
     if value is None or isinstance(value, bool):
         return None

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from saas import mail
@@ -41,7 +41,6 @@ from saas.jobs import enqueue_after_commit, job
 from saas.reports import services
 from saas.reports.files import XLSX
 from saas.reports.models import ReportDelivery, ReportSchedule
-from tenants import audit
 from tenants.context import current_tenant_id, tenant_context
 from tenants.errors import Forbidden
 from tenants.models import Membership, Tenant
@@ -273,10 +272,7 @@ def create_schedule(actor: Membership, payload: Mapping[str, Any]) -> ReportSche
         owner_id=actor.user_id, created_by=actor.user_id, updated_by=actor.user_id, **values
     )
     schedule.next_run_at = schedule_next(schedule, _now()) if schedule.active else None
-    db.session.add(schedule)
-    db.session.flush()
-    audit.record("report_schedule.created", "report_schedule", schedule.id, after=_state(schedule))
-    db.session.commit()
+    services.add_item(schedule, "report_schedule", _state)
     return schedule
 
 
@@ -287,28 +283,11 @@ def update_schedule(
     expected_version: int | None = None,
 ) -> ReportSchedule:
     schedule = get_schedule(actor, schedule_id)
-    if expected_version is not None and expected_version != schedule.version:
-        raise services.StaleItem(
-            _("Someone else changed this meanwhile. Reload it and make your change again.")
-        )
+    services.require_version(schedule, expected_version)
     values = _clean(actor, payload, schedule)
-    before = _state(schedule)
-    for key, value in values.items():
-        setattr(schedule, key, value)
-    after = _state(schedule)
-    changed = sorted(k for k in after if before[k] != after[k])
-    if changed:
+    if services.apply_changes(actor, schedule, "report_schedule", _state, values):
         schedule.next_run_at = schedule_next(schedule, _now()) if schedule.active else None
-        schedule.updated_at = func.now()
-        schedule.updated_by = actor.user_id
-        audit.record(
-            "report_schedule.updated",
-            "report_schedule",
-            schedule.id,
-            before={k: before[k] for k in changed},
-            after={k: after[k] for k in changed},
-        )
-    services._commit_versioned()
+    services.commit_versioned()
     return schedule
 
 
@@ -316,9 +295,7 @@ def delete_schedule(actor: Membership, schedule_id: int) -> None:
     schedule = get_schedule(actor, schedule_id)
     if schedule.owner_id != actor.user_id and not services.is_admin(actor):
         raise Forbidden(_("You may not delete this schedule."))
-    audit.record("report_schedule.deleted", "report_schedule", schedule.id, before=_state(schedule))
-    db.session.delete(schedule)
-    db.session.commit()
+    services.delete_item(schedule, "report_schedule", _state)
 
 
 def deliveries(schedule_id: int, limit: int = 20) -> list[ReportDelivery]:
@@ -404,6 +381,7 @@ def _content(schedule: ReportSchedule, member: Membership) -> tuple[str, bytes]:
     from saas.reports import pdf, xlsx
 
     sheets: list[tuple[str, Any, str | None]] = []
+    widgets: list[dict[str, Any]] = []  # a dashboard's: the chart each widget shows
     if schedule.report_id is not None:
         report = services.get_report(member, schedule.report_id)
         title = services.display_name(report)
@@ -421,8 +399,9 @@ def _content(schedule: ReportSchedule, member: Membership) -> tuple[str, bytes]:
                 )
                 result = services.result_json(member, item.report, extra=extra)
             sheets.append((item.title, result, None if result else item.outcome.error or ""))
+            widgets.append(item.widget)
     if schedule.format == "pdf":
-        return title, pdf.document(title, sheets, services._locale())
+        return title, pdf.document(title, sheets, services._locale(), widgets=widgets or None)
     errors = {i: error for i, (_t, _r, error) in enumerate(sheets) if error is not None}
     return title, xlsx.workbook([(name, result) for name, result, _e in sheets], errors)
 

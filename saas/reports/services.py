@@ -1,7 +1,7 @@
 """Stored reports and dashboards: who sees and changes them, validation, running them as the
 viewer, dashboard-wide filters, built-in reports, and long reports as background jobs.
 
-Sharing follows saved views (:mod:`saas.records.views`):
+Sharing follows saved views (:mod:`saas.records.visibility`):
 
 * ``private``: the owner (and the company's owners and administrators, who manage every
   report and dashboard);
@@ -27,7 +27,7 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,19 +43,17 @@ from saas import tracked
 from saas.errors import DomainError, ValidationFailed
 from saas.extensions import db
 from saas.jobs import job
+from saas.records.visibility import clean_sharing, is_manager, reaches, team_and_above
 from saas.reports import builtins
-from saas.reports.models import VISIBILITIES, Dashboard, ReportDefinition
+from saas.reports.models import Dashboard, ReportDefinition
 from tenants import audit, permissions
 from tenants.context import current_tenant_id
 from tenants.errors import Forbidden
-from tenants.models import ADMIN_ROLES, Membership, Role, RoleKey, Team
+from tenants.models import ADMIN_ROLES, Membership, Team
 
-#: Roles that share reports and dashboards beyond themselves.
-MANAGER_ROLES = frozenset(ADMIN_ROLES | {RoleKey.MANAGER})
 MAX_NAME = 200
 MAX_DESCRIPTION = 2000
 MAX_FOLDER = 100
-MAX_SHARED = 200
 #: Reports (and dashboards) one person may own: a list beyond that helps nobody find one.
 MAX_OWNED = 1000
 MAX_WIDGETS = 30
@@ -110,40 +108,11 @@ def is_admin(actor: Membership) -> bool:
     return actor.role_key in ADMIN_ROLES
 
 
-def is_manager(actor: Membership) -> bool:
-    return actor.role_key in MANAGER_ROLES
-
-
-def team_and_above(team_id: int | None) -> set[int]:
-    """The team and every team above it (an item shared with a region reaches its cities)."""
-    if team_id is None:
-        return set()
-    parents = dict(db.session.execute(select(Team.id, Team.parent_id)).all())
-    found: set[int] = set()
-    current: int | None = team_id
-    while current is not None and current not in found:
-        found.add(current)
-        current = parents.get(current)
-    return found
-
-
 def can_see(
     item: ReportDefinition | Dashboard, actor: Membership, teams: set[int] | None = None
 ) -> bool:
     """Whether ``actor`` may open a report or dashboard (``teams``: theirs and those above)."""
-    if item.owner_id == actor.user_id or is_admin(actor):
-        return True
-    if item.visibility == "private":
-        return False
-    if item.visibility == "tenant" or is_manager(actor):
-        return True
-    shared = set(item.shared_with or [])
-    if item.visibility == "roles":
-        return actor.role_key in shared
-    if item.visibility == "teams":
-        teams = team_and_above(actor.team_id) if teams is None else teams
-        return bool(teams & shared)
-    return False
+    return item.owner_id == actor.user_id or is_admin(actor) or reaches(item, actor, teams)
 
 
 def can_edit(item: ReportDefinition | Dashboard, actor: Membership) -> bool:
@@ -182,39 +151,14 @@ def _clean_text(
 
 def _clean_sharing(
     payload: Mapping[str, Any], current: Any, errors: dict[str, list[str]]
-) -> tuple[str, list[Any]] | None:
-    visibility = payload.get("visibility", current.visibility if current is not None else "private")
-    shared = payload.get("shared_with")
-    if "shared_with" not in payload and current is not None and visibility == current.visibility:
-        shared = current.shared_with
-    if visibility not in VISIBILITIES:
-        errors["visibility"] = [_("Choose private, roles, teams or tenant.")]
-        return None
-    if visibility in ("private", "tenant"):
-        if shared not in (None, []):
-            errors["shared_with"] = [_("Only items shared with roles or teams list whom.")]
-            return None
-        return visibility, []
-    if not isinstance(shared, list) or not shared or len(shared) > MAX_SHARED:
-        errors["shared_with"] = [_("List the roles or teams to share with.")]
-        return None
-    if visibility == "roles":
-        known = set(db.session.execute(select(Role.key)).scalars())
-        if not all(isinstance(r, str) and r in known for r in shared):
-            errors["shared_with"] = [_("Share with roles of this company (by their key).")]
-            return None
-        return visibility, sorted(set(shared))
-    team_ids: list[int] = []
-    for raw in shared:
-        try:
-            team_ids.append(int(raw) if not isinstance(raw, bool) else 0)
-        except (TypeError, ValueError):
-            team_ids.append(0)
-    known_teams = set(db.session.execute(select(Team.id)).scalars())
-    if not all(t in known_teams for t in team_ids):
-        errors["shared_with"] = [_("Share with teams of this company (by their id).")]
-        return None
-    return visibility, sorted(set(team_ids))
+) -> dict[str, Any]:
+    return clean_sharing(
+        payload,
+        current,
+        errors,
+        unlisted=_("Only items shared with roles or teams list whom."),
+        unnamed=_("List the roles or teams to share with."),
+    )
 
 
 def _unknown_keys(payload: Mapping[str, Any], allowed: set[str], errors: dict) -> None:
@@ -225,6 +169,82 @@ def _unknown_keys(payload: Mapping[str, Any], allowed: set[str], errors: dict) -
 def _check_sharing_right(actor: Membership, visibility: str) -> None:
     if visibility != "private" and not is_manager(actor):
         raise Forbidden(_("Only owners, administrators and managers share reports and dashboards."))
+
+
+# ---- storing reports, dashboards and schedules ------------------------------------------------
+
+#: What the audit trail records of an item (its state as a JSON object).
+State = Callable[[Any], dict[str, Any]]
+
+
+def by_id(model: Any, item_id: int) -> Any:
+    """The row of ``model`` with this id in the company in context (None: none, or an id no
+    row can have)."""
+    if not 0 < item_id < 2**63:
+        return None
+    return db.session.execute(select(model).where(model.id == item_id)).scalar_one_or_none()
+
+
+def add_item(item: Any, kind: str, state: State) -> None:
+    """Insert a new item and audit it (``<kind>.created``); commits."""
+    db.session.add(item)
+    db.session.flush()
+    audit.record(f"{kind}.created", kind, item.id, after=state(item))
+    db.session.commit()
+
+
+def require_version(item: Any, expected: int | None) -> None:
+    """:class:`StaleItem` when the caller read another version than the stored one."""
+    if expected is not None and expected != item.version:
+        raise _stale()
+
+
+def apply_changes(
+    actor: Membership, item: Any, kind: str, state: State, values: Mapping[str, Any]
+) -> bool:
+    """Set checked ``values`` on an item; when its state changes, stamp it and audit the
+    changed keys (``<kind>.updated``). Answers whether anything changed; the caller commits
+    (:func:`commit_versioned`)."""
+    before = state(item)
+    for key, value in values.items():
+        setattr(item, key, value)
+    after = state(item)
+    changed = sorted(k for k in after if before[k] != after[k])
+    if changed:
+        item.updated_at = func.now()
+        item.updated_by = actor.user_id
+        audit.record(
+            f"{kind}.updated",
+            kind,
+            item.id,
+            before={k: before[k] for k in changed},
+            after={k: after[k] for k in changed},
+        )
+    return bool(changed)
+
+
+def commit_versioned() -> None:
+    """Commit a change; a concurrent change of the same item (its version) is :class:`StaleItem`."""
+    from sqlalchemy.orm.exc import StaleDataError
+
+    try:
+        db.session.commit()
+    except StaleDataError as exc:
+        db.session.rollback()
+        raise _stale() from exc
+
+
+def _stale() -> StaleItem:
+    return StaleItem(
+        _("Someone else changed this meanwhile. Reload it and make your change again.")
+    )
+
+
+def delete_item(item: Any, kind: str, state: State) -> None:
+    """Delete an item and audit it (``<kind>.deleted``); commits."""
+    audit.record(f"{kind}.deleted", kind, item.id, before=state(item))
+    db.session.delete(item)
+    db.session.commit()
 
 
 # ---- report definitions -----------------------------------------------------------------------
@@ -283,10 +303,7 @@ def _clean_report(
     for key, most in (("description", MAX_DESCRIPTION), ("folder", MAX_FOLDER)):
         if key in payload:
             values[key] = _clean_text(payload, key, most, errors)
-    if current is None or "visibility" in payload or "shared_with" in payload:
-        sharing = _clean_sharing(payload, current, errors)
-        if sharing is not None:
-            values["visibility"], values["shared_with"] = sharing
+    values.update(_clean_sharing(payload, current, errors))
     if current is None or "spec" in payload:
         try:
             spec = check_spec(actor, payload.get("spec"))
@@ -365,11 +382,7 @@ def list_reports(actor: Membership) -> list[ReportDefinition]:
 
 def get_report(actor: Membership, report_id: int) -> ReportDefinition:
     """A report ``actor`` may open; :class:`ReportNotFound` otherwise."""
-    report = None
-    if 0 < report_id < 2**63:
-        report = db.session.execute(
-            select(ReportDefinition).where(ReportDefinition.id == report_id)
-        ).scalar_one_or_none()
+    report = by_id(ReportDefinition, report_id)
     if report is None or not can_see(report, actor):
         raise ReportNotFound(_("There is no such report."))
     return report
@@ -399,18 +412,8 @@ def create_report(actor: Membership, payload: Mapping[str, Any]) -> ReportDefini
         object_key=values["object_key"],
         spec=values["spec"],
     )
-    db.session.add(report)
-    db.session.flush()
-    audit.record("report.created", "report", report.id, after=_report_state(report))
-    db.session.commit()
+    add_item(report, "report", _report_state)
     return report
-
-
-def _require_version(item: Any, expected: int | None) -> None:
-    if expected is not None and expected != item.version:
-        raise StaleItem(
-            _("Someone else changed this meanwhile. Reload it and make your change again.")
-        )
 
 
 def update_report(
@@ -423,38 +426,12 @@ def update_report(
     report = get_report(actor, report_id)
     if not can_edit(report, actor):
         raise Forbidden(_("You may not change this report. Copy it to make your own."))
-    _require_version(report, expected_version)
+    require_version(report, expected_version)
     values = _clean_report(actor, payload, report)
     _check_sharing_right(actor, values.get("visibility", report.visibility))
-    before = _report_state(report)
-    for key, value in values.items():
-        setattr(report, key, value)
-    after = _report_state(report)
-    changed = sorted(k for k in after if before[k] != after[k])
-    if changed:
-        report.updated_at = func.now()
-        report.updated_by = actor.user_id
-        audit.record(
-            "report.updated",
-            "report",
-            report.id,
-            before={k: before[k] for k in changed},
-            after={k: after[k] for k in changed},
-        )
-    _commit_versioned()
+    apply_changes(actor, report, "report", _report_state, values)
+    commit_versioned()
     return report
-
-
-def _commit_versioned() -> None:
-    from sqlalchemy.orm.exc import StaleDataError
-
-    try:
-        db.session.commit()
-    except StaleDataError as exc:
-        db.session.rollback()
-        raise StaleItem(
-            _("Someone else changed this meanwhile. Reload it and make your change again.")
-        ) from exc
 
 
 def delete_report(actor: Membership, report_id: int) -> None:
@@ -464,9 +441,7 @@ def delete_report(actor: Membership, report_id: int) -> None:
         raise DomainError(_("A built-in report cannot be deleted."), status=409)
     if not can_edit(report, actor):
         raise Forbidden(_("You may not delete this report."))
-    audit.record("report.deleted", "report", report.id, before=_report_state(report))
-    db.session.delete(report)
-    db.session.commit()
+    delete_item(report, "report", _report_state)
 
 
 def copy_report(actor: Membership, report_id: int, name: str | None = None) -> ReportDefinition:
@@ -961,10 +936,8 @@ def _clean_layout(actor: Membership, raw: Any) -> list[dict[str, Any]]:
             continue
         report_id = item.get("report_id")
         report = None
-        if isinstance(report_id, int) and not isinstance(report_id, bool) and 0 < report_id < 2**63:
-            report = db.session.execute(
-                select(ReportDefinition).where(ReportDefinition.id == report_id)
-            ).scalar_one_or_none()
+        if isinstance(report_id, int) and not isinstance(report_id, bool):
+            report = by_id(ReportDefinition, report_id)
         if report is None or not can_see(report, actor, teams):
             errors[f"{where}.report_id"] = [_("Choose a report you may open.")]
             continue
@@ -1096,10 +1069,7 @@ def _clean_dashboard(
             values["name"] = name
     if "description" in payload:
         values["description"] = _clean_text(payload, "description", MAX_DESCRIPTION, errors)
-    if current is None or "visibility" in payload or "shared_with" in payload:
-        sharing = _clean_sharing(payload, current, errors)
-        if sharing is not None:
-            values["visibility"], values["shared_with"] = sharing
+    values.update(_clean_sharing(payload, current, errors))
     for key, clean in (
         ("layout", lambda raw: _clean_layout(actor, raw)),
         ("filters", lambda raw: _clean_settings(actor, raw)),
@@ -1124,11 +1094,7 @@ def list_dashboards(actor: Membership) -> list[Dashboard]:
 
 
 def get_dashboard(actor: Membership, dashboard_id: int) -> Dashboard:
-    board = None
-    if 0 < dashboard_id < 2**63:
-        board = db.session.execute(
-            select(Dashboard).where(Dashboard.id == dashboard_id)
-        ).scalar_one_or_none()
+    board = by_id(Dashboard, dashboard_id)
     if board is None or not can_see(board, actor):
         raise DashboardNotFound(_("There is no such dashboard."))
     return board
@@ -1150,10 +1116,7 @@ def create_dashboard(actor: Membership, payload: Mapping[str, Any]) -> Dashboard
         layout=values.get("layout", []),
         filters=values.get("filters", {}),
     )
-    db.session.add(board)
-    db.session.flush()
-    audit.record("dashboard.created", "dashboard", board.id, after=_dashboard_state(board))
-    db.session.commit()
+    add_item(board, "dashboard", _dashboard_state)
     return board
 
 
@@ -1166,25 +1129,11 @@ def update_dashboard(
     board = get_dashboard(actor, dashboard_id)
     if not can_edit(board, actor):
         raise Forbidden(_("You may not change this dashboard."))
-    _require_version(board, expected_version)
+    require_version(board, expected_version)
     values = _clean_dashboard(actor, payload, board)
     _check_sharing_right(actor, values.get("visibility", board.visibility))
-    before = _dashboard_state(board)
-    for key, value in values.items():
-        setattr(board, key, value)
-    after = _dashboard_state(board)
-    changed = sorted(k for k in after if before[k] != after[k])
-    if changed:
-        board.updated_at = func.now()
-        board.updated_by = actor.user_id
-        audit.record(
-            "dashboard.updated",
-            "dashboard",
-            board.id,
-            before={k: before[k] for k in changed},
-            after={k: after[k] for k in changed},
-        )
-    _commit_versioned()
+    apply_changes(actor, board, "dashboard", _dashboard_state, values)
+    commit_versioned()
     return board
 
 
@@ -1209,9 +1158,7 @@ def delete_dashboard(actor: Membership, dashboard_id: int) -> None:
     board = get_dashboard(actor, dashboard_id)
     if not can_edit(board, actor):
         raise Forbidden(_("You may not delete this dashboard."))
-    audit.record("dashboard.deleted", "dashboard", board.id, before=_dashboard_state(board))
-    db.session.delete(board)
-    db.session.commit()
+    delete_item(board, "dashboard", _dashboard_state)
 
 
 @dataclass

@@ -19,10 +19,12 @@
     if (chart.data) {
       const data = chart.data.map((p) => ({ name: p.label, value: p.value, url: p.url }));
       if (chart.type === "funnel") {
+        // ECharts scales a funnel to 0–100 unless told: scale it to the largest stage.
+        const largest = Math.max(0, ...data.map((p) => (typeof p.value === "number" ? p.value : 0)));
         return {
           tooltip,
           legend: { type: "scroll", bottom: 0 },
-          series: [{ type: "funnel", name: chart.title, data, sort: "none", left: "10%", width: "80%", label: { show: true, position: "inside" } }],
+          series: [{ type: "funnel", name: chart.title, data, sort: "none", min: 0, max: largest || 1, left: "10%", width: "80%", label: { show: true, position: "inside" } }],
         };
       }
       return {

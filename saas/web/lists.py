@@ -335,7 +335,8 @@ def count_text(count: int | None, exact: bool) -> str:
     return ngettext("%(shown)s record", "%(shown)s records", count, shown=format_number(count))
 
 
-def _share_choices() -> tuple[list[tuple[str, str]], list[tuple[int, str]]]:
+def share_choices() -> tuple[list[tuple[str, str]], list[tuple[int, str]]]:
+    """The roles and teams a share form offers (the list and report pages)."""
     from sqlalchemy import select
 
     from saas.extensions import db
@@ -416,7 +417,7 @@ def render(object_key: str, state_args: MultiDict | None = None):
     if state.search:
         query_params.append(("q", state.search))
     query_params.append(("columns", ",".join(keys)))
-    roles, teams = _share_choices()
+    roles, teams = share_choices()
     picklists = [f for f in field_list if f["kind"] == "choice" and not f["system"]]
     view_key = state.view.key
     context = {

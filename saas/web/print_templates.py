@@ -72,6 +72,18 @@ def _wants_json() -> bool:
     )
 
 
+def _flash_errors(err: ValidationFailed) -> None:
+    for messages in err.errors.values():
+        for message in messages:
+            flash(message, "error")
+
+
+def _chosen_template() -> int | None:
+    """The template a print form names (none: the object's default)."""
+    raw = request.form.get("template_id", "")
+    return int(raw) if raw.isdigit() else None
+
+
 # ---------------------------------------------------------------- helpers for record pages
 
 
@@ -240,9 +252,7 @@ def set_state(template_id: int):
     try:
         template = templates.update_template(g.membership, template_id, change)
     except ValidationFailed as err:
-        for messages in err.errors.values():
-            for message in messages:
-                flash(message, "error")
+        _flash_errors(err)
         return redirect(url_for(".editor", template_id=template_id))
     if change.get("active") is False:
         flash(_("Template “%(name)s” archived.", name=template.name), "success")
@@ -312,13 +322,12 @@ def restore(template_id: int, version: int):
 @bp.post("/o/<object_key>/<int:record_id>/pdf")
 def create_pdf(object_key: str, record_id: int):
     _check_csrf()
-    raw_template = request.form.get("template_id", "")
     try:
         row = print_jobs.request_pdf(
             g.membership,
             object_key,
             record_id,
-            template_id=int(raw_template) if raw_template.isdigit() else None,
+            template_id=_chosen_template(),
             request_key=request.form.get("request_key") or None,
         )
     except DomainError as err:
@@ -341,18 +350,15 @@ def print_batch(object_key: str):
         )
         return redirect(url_for("records.index", object_key=object_key))
     ids = [v for v in request.form.getlist("ids") if v.strip()]
-    raw_template = request.form.get("template_id", "")
     try:
         row = print_jobs.request_batch(
             g.membership,
             object_key,
             ids,
-            template_id=int(raw_template) if raw_template.isdigit() else None,
+            template_id=_chosen_template(),
         )
     except ValidationFailed as err:
-        for messages in err.errors.values():
-            for message in messages:
-                flash(message, "error")
+        _flash_errors(err)
         return redirect(url_for("records.index", object_key=object_key))
     return redirect(url_for(".job", job_id=row.id), 303)
 

@@ -49,11 +49,12 @@ from saas.records import views as view_service
 from saas.reports import builder, present, schedules, services
 from saas.reports.files import xlsx_response
 from saas.reports.models import Dashboard, ReportDefinition
+from saas.web import lists
 from saas.web.forms import ConfirmForm
 from tenants import permissions
 from tenants import services as tenant_services
 from tenants.context import current_tenant_id
-from tenants.models import Team, role_label
+from tenants.models import Team
 from tenants.resolution import attach_ui_tenant
 
 bp = Blueprint("reports", __name__, url_prefix="/t/<slug>")
@@ -127,6 +128,13 @@ def _check_csrf() -> None:
         abort(400)
 
 
+def _poll_url(outcome: services.Outcome) -> str | None:
+    """Where a page waiting for a background run asks for its state."""
+    if outcome.pending and outcome.job is not None:
+        return url_for("reports.job_status", job_id=outcome.job.id)
+    return None
+
+
 def _record_url(object_key: str):
     return lambda record_id: url_for("records.detail", object_key=object_key, record_id=record_id)
 
@@ -182,26 +190,6 @@ def _fields(object_key: str) -> dict[str, Any]:
 
 def _members() -> list[tuple[int, str]]:
     return [(m.user_id, m.user.display_name) for m in tenant_services.members()]
-
-
-def _share_choices() -> tuple[list[tuple[str, str]], list[tuple[int, str]]]:
-    locale = _locale()
-    roles = [
-        (r.key, role_label(r.key) if r.builtin else (r.name_zh if locale == "zh_CN" else r.name_en))
-        for r in tenant_services.roles()
-    ]
-    teams = [(t.id, t.name) for t in db.session.execute(select(Team).order_by(Team.name)).scalars()]
-    return roles, teams
-
-
-def _share_payload(form: MultiDict) -> dict[str, Any]:
-    visibility = form.get("visibility", "private")
-    shared: list[Any] = []
-    if visibility == "roles":
-        shared = form.getlist("shared_roles")
-    elif visibility == "teams":
-        shared = form.getlist("shared_teams")
-    return {"visibility": visibility, "shared_with": shared}
 
 
 # ---- the report list ---------------------------------------------------------------------------
@@ -319,7 +307,7 @@ def _builder_page(
         else:
             all_errors.setdefault(key, []).extend(messages)
     state = urlencode(list(builder.state_args(args).items(multi=True)))
-    roles, teams = _share_choices()
+    roles, teams = lists.share_choices()
     current = values or (
         {
             "name": report.name,
@@ -382,7 +370,7 @@ def _save_values(form: MultiDict) -> dict[str, Any]:
         "name": form.get("name", ""),
         "description": form.get("description", ""),
         "folder": form.get("folder", ""),
-        **_share_payload(form),
+        **lists.share_payload(form),
     }
 
 
@@ -398,20 +386,7 @@ def _state_from_form() -> MultiDict:
 def new():
     if request.method == "GET":
         return _builder_page(None, request.args)
-    _check_csrf()
-    args = _state_from_form()
-    values = _save_values(request.form)
-    draft = builder.spec_from_args(args)
-    if draft.errors:
-        return _builder_page(None, args, values=values, errors=draft.errors, status=400)
-    try:
-        report = services.create_report(g.membership, {**values, "spec": draft.spec})
-    except DomainError as err:
-        if err.status in (403, 404):
-            raise
-        return _builder_page(None, args, values=values, errors=_messages(err), status=err.status)
-    flash(_("Report “%(name)s” saved.", name=report.name), "success")
-    return redirect(url_for("reports.view", report_id=report.id))
+    return _save_report(None)
 
 
 @bp.route("/reports/<int:report_id>/edit", methods=["GET", "POST"])
@@ -426,21 +401,34 @@ def edit(report_id: int):
             else builder.args_from_spec(report.spec)
         )
         return _builder_page(report, args)
+    return _save_report(report)
+
+
+def _save_report(report: ReportDefinition | None):
+    """The builder's save form: a new report (``report`` None) or a change of ``report``;
+    problems show on the builder."""
     _check_csrf()
     args = _state_from_form()
     values = _save_values(request.form)
     draft = builder.spec_from_args(args)
     if draft.errors:
         return _builder_page(report, args, values=values, errors=draft.errors, status=400)
+    body = {**values, "spec": draft.spec}
     try:
-        version = int(request.form.get("version", "0") or 0) or None
-        services.update_report(g.membership, report_id, {**values, "spec": draft.spec}, version)
+        if report is None:
+            saved = services.create_report(g.membership, body)
+        else:
+            version = int(request.form.get("version", "0") or 0) or None
+            saved = services.update_report(g.membership, report.id, body, version)
     except DomainError as err:
         if err.status in (403, 404):
             raise
         return _builder_page(report, args, values=values, errors=_messages(err), status=err.status)
-    flash(_("Report saved."), "success")
-    return redirect(url_for("reports.view", report_id=report_id))
+    if report is None:
+        flash(_("Report “%(name)s” saved.", name=saved.name), "success")
+    else:
+        flash(_("Report saved."), "success")
+    return redirect(url_for("reports.view", report_id=saved.id))
 
 
 # ---- a report ----------------------------------------------------------------------------------
@@ -461,9 +449,7 @@ def _report_context(report: ReportDefinition) -> dict[str, Any]:
         "can_edit": services.can_edit(report, actor),
         "can_export": permissions.allowed(actor, report.object_key, "export"),
         "object_label": dict(_objects()).get(report.object_key, report.object_key),
-        "poll_url": url_for("reports.job_status", job_id=outcome.job.id)
-        if outcome.pending and outcome.job is not None
-        else None,
+        "poll_url": _poll_url(outcome),
         "confirm": ConfirmForm(),
     }
     if result is not None:
@@ -584,40 +570,40 @@ def _schedules_page(
     ), status
 
 
-@bp.route("/reports/<int:report_id>/schedules", methods=["GET", "POST"])
-def report_schedules(report_id: int):
-    report = services.get_report(g.membership, report_id)
+def _schedules(target: ReportDefinition | Dashboard, kind: str):
+    """The schedules page of a report or a dashboard (``kind``), and its form adding one."""
     if request.method == "GET":
-        return _schedules_page(report, "report")
+        return _schedules_page(target, kind)
     _check_csrf()
     body = _schedule_form(request.form)
     try:
-        schedules.create_schedule(g.membership, {**body, "report_id": report.id})
+        schedules.create_schedule(g.membership, {**body, f"{kind}_id": target.id})
     except DomainError as err:
         if err.status in (403, 404):
             raise
         values = {**body, "weekday": request.form.get("weekday"), "day": request.form.get("day")}
-        return _schedules_page(report, "report", _messages(err), values, err.status)
-    flash(_("Schedule saved. The report is sent as you see it."), "success")
-    return redirect(url_for("reports.report_schedules", report_id=report.id))
+        return _schedules_page(target, kind, _messages(err), values, err.status)
+    if kind == "report":
+        flash(_("Schedule saved. The report is sent as you see it."), "success")
+    else:
+        flash(_("Schedule saved. The dashboard is sent as you see it."), "success")
+    return redirect(_schedules_url(kind, target.id))
+
+
+def _schedules_url(kind: str, target_id: int | None) -> str:
+    if kind == "report":
+        return url_for("reports.report_schedules", report_id=target_id)
+    return url_for("reports.dashboard_schedules", dashboard_id=target_id)
+
+
+@bp.route("/reports/<int:report_id>/schedules", methods=["GET", "POST"])
+def report_schedules(report_id: int):
+    return _schedules(services.get_report(g.membership, report_id), "report")
 
 
 @bp.route("/dashboards/<int:dashboard_id>/schedules", methods=["GET", "POST"])
 def dashboard_schedules(dashboard_id: int):
-    board = services.get_dashboard(g.membership, dashboard_id)
-    if request.method == "GET":
-        return _schedules_page(board, "dashboard")
-    _check_csrf()
-    body = _schedule_form(request.form)
-    try:
-        schedules.create_schedule(g.membership, {**body, "dashboard_id": board.id})
-    except DomainError as err:
-        if err.status in (403, 404):
-            raise
-        values = {**body, "weekday": request.form.get("weekday"), "day": request.form.get("day")}
-        return _schedules_page(board, "dashboard", _messages(err), values, err.status)
-    flash(_("Schedule saved. The dashboard is sent as you see it."), "success")
-    return redirect(url_for("reports.dashboard_schedules", dashboard_id=board.id))
+    return _schedules(services.get_dashboard(g.membership, dashboard_id), "dashboard")
 
 
 @bp.post("/reports/schedules/<int:schedule_id>")
@@ -635,8 +621,8 @@ def change_schedule(schedule_id: int):
     else:
         abort(400)
     if schedule.report_id is not None:
-        return redirect(url_for("reports.report_schedules", report_id=schedule.report_id))
-    return redirect(url_for("reports.dashboard_schedules", dashboard_id=schedule.dashboard_id))
+        return redirect(_schedules_url("report", schedule.report_id))
+    return redirect(_schedules_url("dashboard", schedule.dashboard_id))
 
 
 # ---- dashboards --------------------------------------------------------------------------------
@@ -650,7 +636,7 @@ def dashboards():
     status = 200
     if request.method == "POST":
         _check_csrf()
-        values = {"name": request.form.get("name", ""), **_share_payload(request.form)}
+        values = {"name": request.form.get("name", ""), **lists.share_payload(request.form)}
         try:
             board = services.create_dashboard(actor, values)
         except DomainError as err:
@@ -660,7 +646,7 @@ def dashboards():
         else:
             flash(_("Dashboard “%(name)s” created. Add reports to it.", name=board.name), "success")
             return redirect(url_for("reports.dashboard", dashboard_id=board.id))
-    roles, teams = _share_choices()
+    roles, teams = lists.share_choices()
     people = dict(_members())
     return render_template(
         "reports/dashboards.html",
@@ -684,9 +670,7 @@ def _widget_view(item: services.WidgetData) -> dict[str, Any]:
         "report": item.report,
         "error": item.outcome.error,
         "pending": item.outcome.pending,
-        "poll_url": url_for("reports.job_status", job_id=item.outcome.job.id)
-        if item.outcome.pending and item.outcome.job is not None
-        else None,
+        "poll_url": _poll_url(item.outcome),
         "chart": None,
         "table": None,
         "kpi": None,
@@ -798,9 +782,9 @@ def _add_widget(dashboard_id: int, report_id: int):
     return redirect(url_for("reports.dashboard", dashboard_id=dashboard_id))
 
 
-def _date_fields(board: Dashboard) -> list[dict[str, Any]]:
-    """Per object on the dashboard: its date fields and the one the filter uses."""
-    reports = {
+def _board_reports(board: Dashboard) -> dict[int, ReportDefinition]:
+    """The reports the dashboard's widgets name, by id."""
+    return {
         r.id: r
         for r in db.session.execute(
             select(ReportDefinition).where(
@@ -808,6 +792,11 @@ def _date_fields(board: Dashboard) -> list[dict[str, Any]]:
             )
         ).scalars()
     }
+
+
+def _date_fields(board: Dashboard) -> list[dict[str, Any]]:
+    """Per object on the dashboard: its date fields and the one the filter uses."""
+    reports = _board_reports(board)
     objects = dict(_objects())
     chosen = (board.filters or {}).get("date_fields") or {}
     out = []
@@ -876,7 +865,7 @@ def edit_dashboard(dashboard_id: int):
         payload = {
             "name": form.get("name", ""),
             "description": form.get("description", ""),
-            **_share_payload(form),
+            **lists.share_payload(form),
             "layout": placed,
             "filters": filters,
         }
@@ -890,15 +879,8 @@ def edit_dashboard(dashboard_id: int):
         else:
             flash(_("Dashboard saved."), "success")
             return redirect(url_for("reports.dashboard", dashboard_id=dashboard_id))
-    roles, teams = _share_choices()
-    reports = {
-        r.id: r
-        for r in db.session.execute(
-            select(ReportDefinition).where(
-                ReportDefinition.id.in_({w["report_id"] for w in board.layout or []} or {0})
-            )
-        ).scalars()
-    }
+    roles, teams = lists.share_choices()
+    reports = _board_reports(board)
     return render_template(
         "reports/dashboard_edit.html",
         board=board,

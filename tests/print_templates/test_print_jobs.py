@@ -27,7 +27,7 @@ from tenants.context import tenant_context
 ROOT = Path(__file__).resolve().parents[2]
 #: A template that takes seconds to lay out (hundreds of table rows on dozens of pages).
 SLOW = """<h1>{{ record.name }}</h1>
-<table>{% for i in range(1500) %}<tr><td>{{ i }}</td><td>{{ record.name }} 第 {{ i }} 行</td>
+<table>{% for i in range(ROWS) %}<tr><td>{{ i }}</td><td>{{ record.name }} 第 {{ i }} 行</td>
 <td>{{ company.name }}</td></tr>{% endfor %}</table>"""
 WORKER = """
 import json, sys
@@ -149,12 +149,13 @@ def _documents(app, company) -> list[PrintDocument]:
         return found
 
 
-def _slow_pdf(shop) -> dict:
+def _slow_pdf(shop, rows: int = 1500) -> dict:
+    """A PDF job of a template several seconds long (about 1 s per 1,000 rows here)."""
     body = {
         "object_key": "account",
         "name": "Long list",
         "locale": "zh_CN",
-        "source": SLOW,
+        "source": SLOW.replace("ROWS", str(rows)),
         "is_default": True,
     }
     response = shop.owner.post(shop.url("/print-templates"), json=body)
@@ -219,7 +220,7 @@ def test_a_job_of_a_dead_worker_is_retried_by_another(app, shop, workers):
 def test_a_render_past_its_time_limit_fails_without_retries(app, shop, workers, monkeypatch):
     monkeypatch.setitem(app.config, "PRINT_TIMEOUT_SECONDS", 2)  # the job's RQ timeout
     workers.start()
-    job = _slow_pdf(shop)
+    job = _slow_pdf(shop, rows=8000)  # far past 2 s on any machine this suite runs on
     row = _wait(app, shop.company, job["id"], lambda r: r.status == "failed", 60, "no failure")
     assert "longer than 2 seconds" in row.error
     time.sleep(6)  # a retry would have started by now
