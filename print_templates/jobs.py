@@ -117,12 +117,10 @@ def find_document(request_key: str) -> PrintDocument | None:
 
 
 def may_read(actor: Membership, document: PrintDocument) -> bool:
-    """Owners and administrators, the creator, and people of the role it was rendered for."""
-    return (
-        actor.role_key in ADMIN_ROLES
-        or document.created_by == actor.user_id
-        or (document.kind == "pdf" and document.role_key == actor.role_key)
-    )
+    """Owners and administrators, and the member who had it made. A document holds what its
+    maker could see (fields, the customer and contact through their data scope and shares),
+    which a colleague of the same role in another team may not: colleagues make their own."""
+    return actor.role_key in ADMIN_ROLES or document.created_by == actor.user_id
 
 
 def _document_not_found() -> DomainError:
@@ -172,9 +170,7 @@ def record_documents(
         PrintDocument.kind == "pdf",
     )
     if actor.role_key not in ADMIN_ROLES:
-        stmt = stmt.where(
-            (PrintDocument.created_by == actor.user_id) | (PrintDocument.role_key == actor.role_key)
-        )
+        stmt = stmt.where(PrintDocument.created_by == actor.user_id)
     if before is not None:
         stmt = stmt.where(PrintDocument.id < before)
     return list(db.session.execute(stmt.order_by(PrintDocument.id.desc()).limit(PAGE)).scalars())
@@ -421,6 +417,8 @@ def request_batch(
 ) -> tracked.TrackedJob:
     """Start (or find) the job printing the chosen records into one zip; commits."""
     records.require_permission(actor, object_key, "view")
+    # Hundreds of PDFs of every field a role sees is an export: it needs that right too.
+    records.require_permission(actor, object_key, "export")
     wanted = _clean_ids(ids)
     st = records.store(object_key)
     found = dict(

@@ -505,7 +505,7 @@ class PrintEnvironment(ImmutableSandboxedEnvironment):
         if operator == "*":
             for seq, times in ((left, right), (right, left)):
                 sized = isinstance(seq, str | list | tuple) and isinstance(times, int)
-                if sized and len(seq) * max(times, 0) > MAX_VALUE:
+                if sized and _weight(seq) * max(times, 0) > MAX_VALUE:
                     raise _too_long()
             if _both_int(left, right) and left.bit_length() + right.bit_length() > MAX_INT_BITS:
                 raise _too_big_number()
@@ -519,7 +519,7 @@ class PrintEnvironment(ImmutableSandboxedEnvironment):
             _check_printf(left)
         elif operator == "+":
             sized = isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple)
-            if sized and len(left) + len(right) > MAX_VALUE:
+            if sized and _weight(left) + _weight(right) > MAX_VALUE:
                 raise _too_long()
         return _check_size(self.binop_table[operator](left, right))
 
@@ -527,6 +527,22 @@ class PrintEnvironment(ImmutableSandboxedEnvironment):
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
         tree = super()._parse(source, name, filename)
         return _Guard().visit(tree)
+
+
+def _weight(value: Any, budget: int = MAX_VALUE + 1) -> int:
+    """How much text a value stands for: a string its length, a list or tuple the weight of
+    its items (at least 1 each), however deep; stops counting past ``budget``. Repeating a list
+    of long strings costs what printing it would, not its number of items."""
+    if isinstance(value, str):
+        return len(value)
+    if not isinstance(value, list | tuple):
+        return 1
+    total = 0
+    for item in value:
+        total += max(1, _weight(item, budget - total))
+        if total >= budget:
+            break
+    return total
 
 
 def _both_int(left: Any, right: Any) -> bool:

@@ -86,6 +86,24 @@ def wants_json() -> bool:
 
 
 def register_error_handlers(app: Flask) -> None:
+    from sqlalchemy.exc import DataError
+
+    @app.errorhandler(DataError)
+    def _data(err: DataError):
+        # PostgreSQL refused a value the services let through (a number past BIGINT, a NUL
+        # byte in text): the request is at fault, nothing was written.
+        from flask_babel import gettext as _
+
+        from saas.extensions import db
+
+        db.session.rollback()
+        return _domain(
+            DomainError(
+                _("A value is out of range or holds characters that cannot be stored."),
+                status=400,
+            )
+        )
+
     @app.errorhandler(DomainError)
     def _domain(err: DomainError):
         if wants_json():

@@ -279,3 +279,17 @@ def test_a_json_body_nested_too_deeply_is_400(co, app, login):
         headers={"If-Match": f'"v{record["version"]}"'},
     )
     assert response.status_code == 400
+
+
+def test_values_the_database_refuses_are_400(co):
+    """Ids past BIGINT and NUL bytes reach PostgreSQL through some services: it refuses them,
+    and the answer is a 400 naming no internals, with nothing written."""
+    _company, client, base = co
+    record = client.post(f"{base}/records/account", json={"name": "Shared"}).get_json()
+    response = client.post(f"{base}/records/account/{record['id']}/shares", json={"user_id": 2**70})
+    assert response.status_code == 400
+    assert "psycopg" not in response.get_data(as_text=True)
+    body = {"object_key": "account", "name": "nul\x00byte", "locale": "en", "source": "<p></p>"}
+    response = client.post(f"{base}/print-templates", json=body)
+    assert response.status_code == 400, response.get_json()
+    assert client.get(f"{base}/records/account/{record['id']}").status_code == 200

@@ -213,6 +213,10 @@ def test_each_action_is_its_own_right(app, org, role, object_key):
     refused = call("post", f"/records/{object_key}/export", json={"format": "csv"})
     assert refused.status_code == 403
     assert "exporting" in refused.get_json()["message"]
+    # Printing many records into one zip is an export too; one record's PDF is not.
+    batch = call("post", f"/records/{object_key}/pdf-batch", json={"ids": [mine]})
+    assert batch.status_code == 403, batch.get_json()
+    assert call("post", f"/records/{object_key}/{mine}/pdf", json={}).status_code == 202
 
     _set(
         app,
@@ -455,3 +459,109 @@ def test_permission_and_sharing_pages(app, org):
     assert f"/o/account/{record}/edit" not in seen
     assert 'data-testid="share-record"' not in seen
     assert outsider.get(f"/t/{org.slug}/o/account/{record}/edit").status_code == 403
+
+
+def test_a_read_share_refuses_every_workflow_change(app, org):
+    """Shared to read only, a colleague's quote, contract and customer open for the member, but
+    no command changes them: quote lines and submission, contract payments and activation, the
+    pool release, a merge, and an import that would update them."""
+    for role in ("member", "manager"):
+        _set(
+            app, org, role, {key: _rights(role, "own") for key in ("account", "quote", "contract")}
+        )
+    owner, peer, rep = _api(app, org, "owner"), _api(app, org, "peer"), _api(app, org, "rep")
+    quote = owner(
+        "post", "/records/quote", json={"name": "Peer's quote", "owner_id": org.user_ids["peer"]}
+    ).get_json()
+    contract = owner(
+        "post",
+        "/records/contract",
+        json={
+            "name": "Peer's contract",
+            "owner_id": org.user_ids["peer"],
+            "amount": {"amount": "1000", "currency": "CNY"},
+            "start_date": "2026-01-01",
+            "end_date": "2026-12-31",
+        },
+    ).get_json()
+    assert owner("post", f"/contracts/{contract['id']}/submit", json={}).status_code == 200
+    assert owner("post", f"/contracts/{contract['id']}/approve", json={}).status_code == 200
+    customer = org.records["account"]["peer"]
+    for object_key, record_id in (
+        ("quote", quote["id"]),
+        ("contract", contract["id"]),
+        ("account", customer),
+    ):
+        shared = peer(
+            "post",
+            f"/records/{object_key}/{record_id}/shares",
+            json={"user_id": org.user_ids["rep"], "access": "read"},
+        )
+        assert shared.status_code == 201, shared.get_json()
+        assert rep("get", f"/records/{object_key}/{record_id}").status_code == 200
+
+    lines = {"lines": [{"name": "Widget", "quantity": "1", "unit_price": "10"}], "header": {}}
+    refused = rep(
+        "put",
+        f"/quotes/{quote['id']}/lines",
+        json=lines,
+        headers={"If-Match": f'"v{quote["version"]}"'},
+    )
+    assert refused.status_code == 403, refused.get_json()
+    assert rep("post", f"/quotes/{quote['id']}/submit", json={}).status_code == 403
+    paid = rep(
+        "post",
+        f"/contracts/{contract['id']}/payments",
+        json={"amount": "10", "received_on": "2026-02-01"},
+    )
+    assert paid.status_code == 403, paid.get_json()
+    assert rep("post", f"/contracts/{contract['id']}/activate", json={}).status_code == 403
+    mgr = _api(app, org, "mgr")
+    shared = peer(
+        "post",
+        f"/records/account/{customer}/shares",
+        json={"user_id": org.user_ids["mgr"], "access": "read"},
+    )
+    assert shared.status_code == 201
+    released = mgr("post", f"/accounts/{customer}/release", json={"reason": "not mine"})
+    assert released.status_code == 403, released.get_json()
+    assert "read only" in released.get_json()["message"]
+    mine = org.records["account"]["rep"]
+    versions = {
+        str(i): rep("get", f"/records/account/{i}").get_json()["version"] for i in (mine, customer)
+    }
+    merged = rep(
+        "post",
+        "/records/account/merge",
+        json={"survivor": mine, "others": [customer], "expected_versions": versions},
+    )
+    assert merged.status_code == 403, merged.get_json()
+    assert "read only" in merged.get_json()["message"]
+    assert rep("get", f"/records/account/{customer}").status_code == 200  # still there
+    # Nothing changed on any of them.
+    assert owner("get", f"/quotes/{quote['id']}/lines").get_json()["lines"] == []
+    assert owner("get", f"/records/contract/{contract['id']}").get_json()["status"] == "signed"
+    assert (
+        owner("get", f"/records/account/{customer}").get_json()["owner_id"]
+        == (org.user_ids["peer"])
+    )
+
+
+def test_a_pdf_is_read_by_its_maker_not_by_colleagues(app, org, drain_jobs):
+    """A PDF holds what its maker could see: a colleague of the same role gets a 404 for it and
+    makes their own; owners and administrators read every one."""
+    for role in ("member", "manager"):
+        _set(app, org, role, {"account": _rights(role, "all")})
+    rep, peer, owner = _api(app, org, "rep"), _api(app, org, "peer"), _api(app, org, "owner")
+    customer = org.records["account"]["rep"]
+    started = rep("post", f"/records/account/{customer}/pdf", json={})
+    assert started.status_code == 202, started.get_json()
+    drain_jobs()
+    status = rep("get", f"/jobs/{started.get_json()['id']}").get_json()
+    assert status["status"] == "succeeded", status
+    link = status["links"]["document"].split(f"/api/v1/t/{org.slug}", 1)[1]
+    assert rep("get", link).status_code == 200
+    assert owner("get", link).status_code == 200
+    assert peer("get", link).status_code == 404
+    assert peer("get", f"/records/account/{customer}/documents").get_json() == []
+    assert len(rep("get", f"/records/account/{customer}/documents").get_json()) == 1

@@ -126,29 +126,42 @@ MAX_INLINE_SHARES = 5_000
 def _shared(
     entity: Any, actor: Membership, object_key: str, edit: bool
 ) -> ColumnElement[bool] | None:
-    """The records of the object shared with ``actor`` (``None``: none). They are read once per
-    request and inlined, so that "owned by me OR shared with me" stays two index reads (a
-    correlated subquery in the OR would make the planner scan the company's rows)."""
+    """The records of the object shared with ``actor`` (``None``: none). All of the member's
+    shares are read once per request, whatever the object, and inlined as ids, so that "owned
+    by me OR shared with me" stays two index reads (a correlated subquery in the OR would make
+    the planner scan the company's rows); past :data:`MAX_INLINE_SHARES` a subquery is used."""
     from saas.records.models import RecordShare
 
     targets = [RecordShare.user_id == actor.user_id]
     teams = teams_above(actor)
     if teams:
         targets.append(RecordShare.team_id.in_(teams))
-    shares = select(RecordShare.record_id).where(
-        RecordShare.object_key == object_key, or_(*targets)
-    )
-    if edit:
-        shares = shares.where(RecordShare.access == "edit")
 
-    def build() -> list[int] | None:
-        found = list(db.session.execute(shares.limit(MAX_INLINE_SHARES + 1)).scalars())
-        return None if len(found) > MAX_INLINE_SHARES else sorted(set(found))
+    def build() -> dict[tuple[str, bool], set[int]] | None:
+        rows = db.session.execute(
+            select(RecordShare.object_key, RecordShare.record_id, RecordShare.access)
+            .where(or_(*targets))
+            .limit(MAX_INLINE_SHARES + 1)
+        ).all()
+        if len(rows) > MAX_INLINE_SHARES:
+            return None
+        found: dict[tuple[str, bool], set[int]] = {}
+        for key, record_id, access in rows:
+            found.setdefault((key, False), set()).add(record_id)
+            if access == "edit":
+                found.setdefault((key, True), set()).add(record_id)
+        return found
 
-    ids = cached(f"shared:{actor.user_id}:{object_key}:{edit}", build)
-    if ids is None:
+    shared = cached(f"shared:{actor.user_id}", build)
+    if shared is None:
+        shares = select(RecordShare.record_id).where(
+            RecordShare.object_key == object_key, or_(*targets)
+        )
+        if edit:
+            shares = shares.where(RecordShare.access == "edit")
         return entity.id.in_(shares)
-    return entity.id.in_(ids) if ids else None
+    ids = shared.get((object_key, edit))
+    return entity.id.in_(sorted(ids)) if ids else None
 
 
 def owner_clause(owner_column: Any, actor: Membership, scope: str) -> ColumnElement[bool] | None:

@@ -432,6 +432,8 @@ def get_contract(actor: Membership | None, contract_id: int) -> Contract:
 
 
 def _lock(actor: Membership | None, contract_id: int) -> Contract:
+    """The contract, locked to change it (404 outside the scope; 403 when shared with the
+    actor to read only)."""
     contract = db.session.execute(
         _contracts(actor)
         .where(Contract.id == contract_id)
@@ -440,6 +442,10 @@ def _lock(actor: Membership | None, contract_id: int) -> Contract:
     ).scalar_one_or_none()
     if contract is None:
         raise _not_found()
+    if actor is not None:
+        from saas.records import services as records  # imports this module
+
+        records.require_change(actor, "contract", contract)
     return contract
 
 
@@ -1302,7 +1308,15 @@ SORTS = ("number", "name", "amount", "received", "outstanding", "overdue", "over
 def _receivable_rows(actor: Membership | None, today: date, owner_id: int | None) -> Any:
     """One row per receivable contract in scope with the figures of :func:`standing`, as a
     subquery. The steps mirror it: payments matched to an instalment (capped at its amount),
-    the rest as credit, shared first-due-first with a running sum over the instalments."""
+    the rest as credit, shared first-due-first with a running sum over the instalments.
+
+    Every figure derives from the contract's amount: a role that may not see that field (or
+    contracts at all) has no receivables to see."""
+    if actor is not None:
+        permissions.require(actor, "contract", "view")
+        info = schemas(current_tenant_id())["contract"].field("amount")
+        if info is not None and info.access_for(actor.role_key) == "hidden":
+            raise Forbidden(_("Your role does not see contract amounts, so it has no receivables."))
     c_amount = cast(Contract.data[("amount", "amount")].astext, Numeric)
     status = Contract.data["status"].astext
     contracts = select(

@@ -443,6 +443,9 @@ def _lock_lead(actor: Membership, lead_id: int) -> Lead:
     ).scalar_one_or_none()
     if lead is None:
         raise RecordNotFound(_("There is no such lead."))
+    from saas.records import services as records  # imports this module
+
+    records.require_change(actor, "lead", lead)  # a lead shared to read is not assigned
     return lead
 
 

@@ -215,6 +215,9 @@ def _load(
     found = {r.id: r for r in db.session.execute(stmt).scalars()}
     if len(found) != len(ids):
         raise RecordNotFound(_("There is no such record."))
+    if lock:  # merging changes the survivor and deletes the others: none may be read-only
+        for record in found.values():
+            records.require_change(actor, object_key, record)
     return found
 
 

@@ -474,6 +474,9 @@ def release(
                 raise _not_found()
             if actor.role_key not in MANAGER_ROLES:
                 raise Forbidden(_("Only the owner or a manager can release this customer."))
+            from saas.records import services as records  # imports this module
+
+            records.require_change(actor, "account", account)  # not through a read share
         account.owner_id = None
         account.pool_since = now
         account.owned_since = None

@@ -274,7 +274,8 @@ def _not_found() -> RecordNotFound:
 
 
 def _load(actor: Membership | None, quote_id: int, *, lock: bool = False) -> QuoteRecord:
-    """The quote if ``actor``'s data scope covers it (``None``: any quote of the company)."""
+    """The quote if ``actor``'s data scope covers it (``None``: any quote of the company);
+    ``lock``: to change it, which a quote shared with the actor to read only refuses."""
     st = records.store("quote", actor)
     stmt = st.query().where(st.model.id == quote_id)
     if lock:
@@ -282,6 +283,8 @@ def _load(actor: Membership | None, quote_id: int, *, lock: bool = False) -> Quo
     quote = db.session.execute(stmt).scalar_one_or_none()
     if quote is None:
         raise _not_found()
+    if lock and actor is not None:
+        records.require_change(actor, "quote", quote)
     return quote
 
 

@@ -87,6 +87,7 @@ from custom_fields import types
 from custom_fields.definitions import FieldInfo, ObjectSchema
 from custom_fields.errors import NotFound
 from custom_fields.query.engine import SYSTEM_FIELDS
+from custom_fields.query.scope import restricted
 from custom_fields.types import Context, FieldValueError
 from custom_fields.types.auto_number import period, render
 from custom_fields.types.base import unique_key
@@ -1047,6 +1048,18 @@ def _find(the_plan: Plan, keys: set[Any]) -> tuple[dict[Any, list[RecordColumns]
         found.setdefault(key_of(record), []).append(record)
     if match.info is not None:
         hidden = {value for value in claims if value not in found}
+    if the_plan.policy == "update" and found and restricted(the_plan.actor, st.schema.key):
+        # A match the person sees but may not change (shared to read only) is not theirs to
+        # update: reported like other people's records, never written.
+        ids = [r.id for rows in found.values() for r in rows]
+        editable = set(
+            db.session.execute(
+                st.query(edit=True).where(model.id.in_(ids)).with_only_columns(model.id)
+            ).scalars()
+        )
+        for key in [k for k, rows in found.items() if any(r.id not in editable for r in rows)]:
+            del found[key]
+            hidden.add(key)
     return found, hidden
 
 

@@ -441,7 +441,9 @@ def may_change(actor: Membership, object_key: str, record: RecordColumns) -> boo
     return found is not None
 
 
-def _require_change(actor: Membership, object_key: str, record: RecordColumns) -> None:
+def require_change(actor: Membership, object_key: str, record: RecordColumns) -> None:
+    """Refuse a change to a record the member sees but may not change (a read share, or a role
+    without the edit right): every workflow that changes a record loads it, then asks this."""
     if not may_change(actor, object_key, record):
         raise Forbidden(_("This record is shared with you to read only."))
 
@@ -539,7 +541,7 @@ def update_record(
     require_permission(actor, object_key, "edit")
     st = store(object_key)
     record = get_record(object_key, record_id)
-    _require_change(actor, object_key, record)
+    require_change(actor, object_key, record)
     if record.version != expected_version:
         raise StaleVersion(
             _("Someone else changed this record. Reload it and apply your change again."),
@@ -597,7 +599,7 @@ def delete_record(actor: Membership, object_key: str, record_id: int) -> None:
     restore can never create a duplicate."""
     require_permission(actor, object_key, "delete")
     record = get_record(object_key, record_id)
-    _require_change(actor, object_key, record)
+    require_change(actor, object_key, record)
     quotes.before_delete(object_key, record, actor.user_id)
     record.deleted_at = func.now()
     duplicates.after_delete(object_key, record.id)
@@ -608,7 +610,7 @@ def delete_record(actor: Membership, object_key: str, record_id: int) -> None:
 def restore_record(actor: Membership, object_key: str, record_id: int) -> RecordColumns:
     require_permission(actor, object_key, "delete")
     record = get_record(object_key, record_id, deleted=True)
-    _require_change(actor, object_key, record)
+    require_change(actor, object_key, record)
     from saas.crm import merge  # imports this module
 
     merge.before_restore(record)  # a merged record lives on in its survivor

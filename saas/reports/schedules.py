@@ -376,16 +376,19 @@ def _recipients(ids: list[int]) -> list[tuple[int, str, str]]:
     return [(m.user_id, m.user.email, m.user.locale or tenant.default_locale or "en") for m in rows]
 
 
-def _content(schedule: ReportSchedule, member: Membership) -> tuple[str, bytes]:
-    """The attachment of the schedule's report or dashboard, computed as ``member``."""
+def _content(schedule: ReportSchedule, member: Membership) -> tuple[str, bytes, set[str]]:
+    """The attachment of the schedule's report or dashboard, computed as ``member``, and the
+    objects whose figures it holds."""
     from saas.reports import pdf, xlsx
 
     sheets: list[tuple[str, Any, str | None]] = []
     widgets: list[dict[str, Any]] = []  # a dashboard's: the chart each widget shows
+    objects: set[str] = set()
     if schedule.report_id is not None:
         report = services.get_report(member, schedule.report_id)
         title = services.display_name(report)
         permissions_check(member, report.object_key)
+        objects.add(report.object_key)
         sheets.append((title, services.result_json(member, report), None))
     else:
         board = services.get_dashboard(member, schedule.dashboard_id or 0)
@@ -393,6 +396,8 @@ def _content(schedule: ReportSchedule, member: Membership) -> tuple[str, bytes]:
         values = services.effective_filter(board, None)
         for item in services.dashboard_data(member, board, values):
             result = item.outcome.result
+            if item.report is not None:
+                objects.add(item.report.object_key)
             if result is None and item.report is not None and item.outcome.job is not None:
                 extra = services.filter_conditions(
                     board.filters or {}, values, item.report.object_key
@@ -401,9 +406,36 @@ def _content(schedule: ReportSchedule, member: Membership) -> tuple[str, bytes]:
             sheets.append((item.title, result, None if result else item.outcome.error or ""))
             widgets.append(item.widget)
     if schedule.format == "pdf":
-        return title, pdf.document(title, sheets, services._locale(), widgets=widgets or None)
+        document = pdf.document(title, sheets, services._locale(), widgets=widgets or None)
+        return title, document, objects
     errors = {i: error for i, (_t, _r, error) in enumerate(sheets) if error is not None}
-    return title, xlsx.workbook([(name, result) for name, result, _e in sheets], errors)
+    workbook = xlsx.workbook([(name, result) for name, result, _e in sheets], errors)
+    return title, workbook, objects
+
+
+def _allowed_recipients(
+    schedule: ReportSchedule, owner: Membership, objects: set[str]
+) -> list[tuple[int, str, str]]:
+    """The recipients who may have the figures today, not only when the schedule was saved:
+    the owner alone once they are no longer a manager; each other recipient only while their
+    role views every object the attachment covers."""
+    from tenants import permissions
+
+    wanted = list(schedule.recipients or [])
+    if not services.is_manager(owner):
+        wanted = [owner.user_id] if owner.user_id in wanted else []
+    members = {
+        m.user_id: m
+        for m in db.session.execute(
+            select(Membership).where(Membership.user_id.in_(wanted), Membership.status == "active")
+        ).scalars()
+    }
+    allowed = [
+        uid
+        for uid, m in members.items()
+        if uid == owner.user_id or all(permissions.allowed(m, key, "view") for key in objects)
+    ]
+    return _recipients(allowed)
 
 
 def permissions_check(member: Membership, object_key: str) -> None:
@@ -449,7 +481,8 @@ def deliver(schedule_id: int, period: str, now: str | None = None) -> str:
     status, error = "sent", None
     try:
         with acting_as(Requester(schedule.owner_id)) as member:
-            title, data = _content(schedule, member)
+            title, data, objects = _content(schedule, member)
+            to = _allowed_recipients(schedule, member, objects)
     except (DomainError, NoLongerMember) as exc:
         status, error = "failed", exc.message
     if status == "sent":
@@ -461,7 +494,7 @@ def deliver(schedule_id: int, period: str, now: str | None = None) -> str:
             link = f"{base}/t/{tenant.slug}/reports/{schedule.report_id}"
         else:
             link = f"{base}/t/{tenant.slug}/dashboards/{schedule.dashboard_id}"
-        for _user_id, email, locale in _recipients(list(schedule.recipients or [])):
+        for _user_id, email, locale in to:
             with force_locale(locale):
                 mail.send(
                     to=email,
@@ -479,6 +512,7 @@ def deliver(schedule_id: int, period: str, now: str | None = None) -> str:
                     attachments=[attachment],
                 )
         delivery.filename, delivery.size = filename, len(data)
+        delivery.recipients = [user_id for user_id, _email, _locale in to]
     else:
         _log.warning(
             "scheduled report not delivered",

@@ -539,9 +539,22 @@ class Outcome:
 
 def run_key(actor: Membership, spec_json: Mapping[str, Any], **params: Any) -> str:
     """The tracked job id of a background run: the same person, definition and parameters
-    give the same job."""
+    give the same job; and the same access (role, team, the role's rights and scope on the
+    object, the company's field definitions and access), so a stored result never outlives a
+    change of what the person may see."""
+    from tenants import permissions
+    from tenants.models import Tenant
+
+    object_key = str(spec_json.get("object") or "") if isinstance(spec_json, Mapping) else ""
+    access = {
+        "role": actor.role_key,
+        "team": actor.team_id,
+        "grant": permissions.grant(actor.role_key, object_key).as_dict() if object_key else None,
+        "scope": permissions.object_scope(actor.role_key, object_key) if object_key else None,
+        "metadata": db.session.get(Tenant, current_tenant_id()).metadata_version,
+    }
     body = json.dumps(
-        {"user": actor.user_id, "spec": spec_json, **params},
+        {"user": actor.user_id, "spec": spec_json, "access": access, **params},
         sort_keys=True,
         ensure_ascii=False,
         default=str,

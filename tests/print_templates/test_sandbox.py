@@ -292,3 +292,20 @@ def test_empty_values_print_as_nothing():
         flag=False,
     )
     assert out == "<p>||0|False</p>"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ ([('x' * 999999)] * 999999)|string }}",
+        "{{ ([[('x' * 999999)]] * 999999)|length }}",
+        "{{ ([('x' * 600000)] + [('y' * 600000)])|length }}",
+    ],
+)
+def test_repeating_a_list_of_long_strings_is_bounded(source):
+    """A list's repetition is measured by the text it holds, however deep, not by its number
+    of items: a list of one long string repeated a million times is refused at once."""
+    started = time.monotonic()
+    with pytest.raises(TemplateError):
+        render(source)
+    assert time.monotonic() - started < 2

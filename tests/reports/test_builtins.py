@@ -380,3 +380,18 @@ def test_unknown_builtin_and_options(sales):
         "pipeline_forecast",
         "receivables",
     }
+
+
+def test_receivables_need_the_contract_amount(sales):
+    """Every receivables figure derives from the contract's amount: a role that may not see
+    that field gets a 403 from the built-in report and from the receivables API alike."""
+    person = "alice"  # a member
+    response = sales.clients["owner"].put(
+        f"{sales.base}/objects/contract/fields/amount/access", json={"member": "hidden"}
+    )
+    assert response.status_code == 200, response.get_json()
+    refused = sales.run("receivables", person)
+    assert getattr(refused, "status", None) == 403, refused
+    api = sales.clients[person].get(f"{sales.base}/receivables")
+    assert api.status_code == 403
+    assert isinstance(sales.run("receivables"), Result)  # the owner still sees them

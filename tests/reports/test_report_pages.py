@@ -259,3 +259,32 @@ def test_every_built_in_report_page_renders(shop, browser_of):
         assert 'data-testid="edit-report"' not in html
         export = client.get(_page(shop, f"/reports/{report['id']}/export.xlsx"))
         assert export.status_code == 200, report["builtin_key"]
+
+
+def test_builder_keeps_a_filter_with_quotes_inside_its_hidden_input(shop, browser_of):
+    """The draft's filter JSON goes into an attribute: its quotes must not end the attribute
+    (a value like ``x" onmouseover="…`` would otherwise add attributes), and it must read back
+    as the same JSON so the report can be saved again."""
+    from html.parser import HTMLParser
+
+    client = browser_of("owner")
+    nasty = 'x" onmouseover="alert(1)'
+    draft = [("object", "account"), ("type", "summary"), ("g0", "band"), ("a0_fn", "count")]
+    tree = {"field": "name", "op": "eq", "value": nasty}
+    page = client.get(
+        _page(shop, "/reports/new?" + urlencode([*draft, ("filter", json.dumps(tree))]))
+    )
+    assert page.status_code == 200
+
+    class Inputs(HTMLParser):
+        found: list[dict] = []
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "input" and ("data-builder-filter", None) in attrs:
+                self.found.append(dict(attrs))
+
+    parser = Inputs()
+    parser.feed(page.get_data(as_text=True))
+    (hidden,) = parser.found
+    assert "onmouseover" not in hidden
+    assert json.loads(hidden["value"]) == tree

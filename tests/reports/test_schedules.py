@@ -340,3 +340,32 @@ def test_a_pdf_delivery_of_a_dashboard(app, shop, drain_jobs, tmp_path):
     bob = Counter((r[1] or "(empty)") for r in shop.visible("bob"))
     total_line = next(line for line in text.splitlines() if line.strip().startswith("Total"))
     assert total_line.split()[1] == str(sum(bob.values()))
+
+
+def test_recipients_are_checked_again_at_each_delivery(app, shop, drain_jobs):
+    """Rights change after a schedule is saved: a recipient whose role no longer views the
+    report's object gets nothing, and an owner who is no longer a manager mails only
+    themselves."""
+    report = shop.create("manager", visibility="tenant")
+    schedule = _schedule(
+        shop,
+        "manager",
+        report["id"],
+        recipients=[shop.ids["ann"], shop.ids["manager"]],
+    )
+    rights = {"view": False, "create": False, "edit": False, "delete": False, "export": False}
+    response = shop.owner.put(
+        shop.url("/roles/member/permissions"), json={"objects": {"account": rights}}
+    )
+    assert response.status_code == 200, response.get_json()
+    due = _utc(schedule["next_run_at"])
+    assert _tick(app, shop, due + dt.timedelta(seconds=1)) == 1
+    drain_jobs()
+    assert [m.to_address for m in _outbox(app, shop)] == [shop.emails["manager"]]
+    # Back to viewing, but the owner of the schedule is now a plain member.
+    assert shop.owner.delete(shop.url("/roles/member/permissions")).status_code == 200
+    demoted = shop.owner.patch(shop.url(f"/users/{shop.ids['manager']}"), json={"role": "member"})
+    assert demoted.status_code == 200, demoted.get_json()
+    assert _tick(app, shop, due + dt.timedelta(days=1, seconds=1)) == 1
+    drain_jobs()
+    assert [m.to_address for m in _outbox(app, shop)] == [shop.emails["manager"]] * 2
