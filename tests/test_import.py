@@ -792,3 +792,45 @@ def test_a_record_changed_during_the_import_is_left_alone(crm, drain_jobs, monke
     assert (current["employees"], current["tax_no"], current["version"]) == (2, "B-1", 2)
     # The value the failed row would have taken is free again.
     assert crm.rest.post(crm.api(""), json={"name": "x", "tax_no": "B-2"}).status_code == 201
+
+
+def test_update_never_writes_a_record_shared_to_read_only(crm, drain_jobs, add_member, api, app):
+    """A member who sees a colleague's customer only through a read share cannot change it by
+    importing a file that matches it on its id: the row is reported, the record stays."""
+    from saas.extensions import db
+    from tenants import services as tenant_services
+    from tenants.context import tenant_context
+
+    base = f"/api/v1/t/{crm.slug}"
+    assert crm.rest.patch(f"{base}/roles/member", json={"data_scope": "own"}).status_code == 200
+    people = {}
+    for name in ("alice", "bob"):
+        member = add_member(crm.company, "member")
+        with app.app_context(), tenant_context(crm.company.tenant_id, db.session, member.id):
+            _, raw = tenant_services.create_token(tenant_services.membership(member.id), "t")
+        people[name] = (member.id, Crm(crm.company, api(raw)))
+    alice_id, alice = people["alice"]
+    bob_id, bob = people["bob"]
+    theirs = alice.create(name="Alice's customer", employees=5)
+    shared = alice.rest.post(
+        f"{base}/records/account/{theirs['id']}/shares", json={"user_id": bob_id}
+    )
+    assert shared.status_code == 201, shared.get_json()
+    mine = bob.create(name="Bob's customer", employees=1)
+    content = csv_bytes(
+        [
+            ["ID", "Name", "Employees"],
+            [str(theirs["id"]), "Taken over", "999"],
+            [str(mine["id"]), "Bob's customer", "2"],
+        ]
+    )
+    upload = bob.uploaded(content)
+    result = bob.run(upload["id"], drain_jobs, policy="update")
+    assert result["result"]["updated"] == 1 and result["result"]["failed"] == 1, result
+    after = alice.rest.get(f"{base}/records/account/{theirs['id']}").get_json()
+    assert (after["name"], after["employees"], after["owner_id"]) == (
+        "Alice's customer",
+        5,
+        alice_id,
+    )
+    assert bob.rest.get(f"{base}/records/account/{mine['id']}").get_json()["employees"] == 2

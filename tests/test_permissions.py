@@ -565,3 +565,36 @@ def test_a_pdf_is_read_by_its_maker_not_by_colleagues(app, org, drain_jobs):
     assert peer("get", link).status_code == 404
     assert peer("get", f"/records/account/{customer}/documents").get_json() == []
     assert len(rep("get", f"/records/account/{customer}/documents").get_json()) == 1
+
+
+def test_no_notice_names_a_record_to_a_role_that_cannot_view_its_object(app, org):
+    from tenants import services
+    from tenants.notifications import Notification
+
+    _set(
+        app,
+        org,
+        "member",
+        {
+            "vehicle": _rights(
+                "member", None, view=False, create=False, edit=False, delete=False, export=False
+            )
+        },
+    )
+    record = org.records["vehicle"]["owner"]
+    shared = _api(app, org, "owner")(
+        "post", f"/records/vehicle/{record}/shares", json={"user_id": org.user_ids["peer"]}
+    )
+    assert shared.status_code == 201, shared.get_json()
+    assert _api(app, org, "peer")("get", f"/records/vehicle/{record}").status_code == 404
+    with app.app_context():
+        tenant = services.tenant_by_slug(org.slug)
+        with tenant_context(tenant.id, db.session):
+            notices = db.session.execute(
+                select(Notification.id).where(
+                    Notification.user_id == org.user_ids["peer"],
+                    Notification.object_key == "vehicle",
+                )
+            ).all()
+    assert notices == []
+    _set(app, org, "member", {"vehicle": _rights("member", None)})

@@ -202,7 +202,8 @@ def share(
                 "access": level,
             },
         )
-    if user is not None and before is None:
+    if user is not None and before is None and _may_view(user, object_key):
+        # Told only when their role views the object: the notice names the record.
         notifications.notify(
             user,
             "record.shared",
@@ -212,6 +213,13 @@ def share(
         )
     db.session.commit()
     return next(s for s in list_shares(actor, object_key, record_id) if s.id == share_id)
+
+
+def _may_view(user_id: int, object_key: str) -> bool:
+    member = db.session.execute(
+        select(Membership).where(Membership.user_id == user_id)
+    ).scalar_one_or_none()
+    return member is not None and permissions.allowed(member, object_key, "view")
 
 
 def unshare(actor: Membership, object_key: str, record_id: int, share_id: int) -> None:
