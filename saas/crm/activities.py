@@ -278,11 +278,7 @@ def visible_record(actor: Membership, object_key: str, record_id: Any) -> Record
 
     if isinstance(record_id, bool) or not isinstance(record_id, int) or not 0 < record_id < 2**63:
         raise RecordNotFound(_("There is no such record."))
-    st = services.store(object_key, actor)
-    record = db.session.execute(st.query().where(st.model.id == record_id)).scalar_one_or_none()
-    if record is None:
-        raise RecordNotFound(_("There is no such record."))
-    return record
+    return services.get_record(object_key, record_id, actor=actor)
 
 
 def object_label(object_key: str, locale: str) -> str:

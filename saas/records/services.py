@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import g, has_request_context
+from flask import g, has_request_context, request
 from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from sqlalchemy import delete, func, select
@@ -126,11 +126,35 @@ def _named(info: FieldInfo, message: str, ctx: Context) -> str:
     return _("%(field)s: %(message)s", field=info.spec.label(ctx.locale), message=message)
 
 
-def get_record(object_key: str, record_id: int, *, deleted: bool = False) -> RecordColumns:
-    st = store(object_key)
-    record = db.session.execute(
-        st.query(deleted=deleted).where(st.model.id == record_id)
-    ).scalar_one_or_none()
+def _read_once(key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+    """``build()`` once per page view: a GET request changes nothing, so the record page and
+    the panels it includes (files, documents, merge, pool…) share what they read."""
+    if not has_request_context() or request.method not in ("GET", "HEAD"):
+        return build()
+    memo = g.setdefault("kehu_read_once", {})
+    if key not in memo:
+        memo[key] = build()
+    return memo[key]
+
+
+def get_record(
+    object_key: str,
+    record_id: int,
+    *,
+    deleted: bool = False,
+    actor: Membership | None = _REQUEST_ACTOR,
+) -> RecordColumns:
+    """The record if the member's data scope shows it (the request's member unless ``actor``
+    is given), else 404; read once per page view."""
+    st = store(object_key, actor)
+
+    def read() -> RecordColumns | None:
+        return db.session.execute(
+            st.query(deleted=deleted).where(st.model.id == record_id)
+        ).scalar_one_or_none()
+
+    actor = st.actor.user_id if st.actor is not None else None
+    record = _read_once(("record", object_key, record_id, deleted, actor), read)
     if record is None:
         raise RecordNotFound(_("There is no such record."))
     return record
@@ -432,6 +456,13 @@ def may_change(actor: Membership, object_key: str, record: RecordColumns) -> boo
         return False
     if not restricted(actor, object_key):
         return True
+    return _read_once(
+        ("may_change", object_key, record.id, actor.user_id),
+        lambda: _in_edit_scope(actor, object_key, record),
+    )
+
+
+def _in_edit_scope(actor: Membership, object_key: str, record: RecordColumns) -> bool:
     st = store(object_key, actor)
     found = db.session.execute(
         st.query(edit=True, deleted=record.deleted_at is not None)
